@@ -1,0 +1,1 @@
+"""HR system connectors (Workday, SAP SuccessFactors) and their local contract simulators."""

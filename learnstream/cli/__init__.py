@@ -1,0 +1,34 @@
+"""The `learnstream` command. Sub-commands live in small modules and register here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from learnstream.cli import demo, infra
+from learnstream.infra.errors import InfraError
+from learnstream.log import configure_logging
+from learnstream.settings import get_settings
+
+app = typer.Typer(
+    help="learnstream: Kafka + Avro + Faust backbone for learning platforms.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(infra.app, name="infra")
+app.command("run")(demo.run)
+
+_errors = Console(stderr=True)
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    try:
+        app()
+    except InfraError as exc:
+        # Operator-fixable problems are one line with the fix, never a traceback.
+        _errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)

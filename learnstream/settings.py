@@ -1,0 +1,126 @@
+"""All configuration, read once from `LEARNSTREAM_*` environment variables (or a `.env` file).
+
+A service whose address is set here is *external* and used as is; a service left unset is
+*embedded*: `learnstream infra up` starts it on loopback inside `state_dir`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LEARNSTREAM_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- Kafka -----------------------------------------------------------------------------
+    kafka_bootstrap_servers: str | None = Field(
+        None, description="host:port[,host:port]; unset = embedded broker"
+    )
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: Path | None = None
+    kafka_replication_factor: int = Field(1, ge=1)
+    topic_prefix: str = Field("", description="prepended to every topic name, for isolation")
+
+    # --- Postgres / Redis / Schema Registry -----------------------------------------------
+    postgres_dsn: SecretStr | None = Field(
+        None, description="postgresql://user:pass@host:port/db; unset = embedded"
+    )
+    redis_url: SecretStr | None = Field(None, description="redis://host:port/db; unset = embedded")
+    schema_registry_url: str | None = Field(
+        None, description="Confluent Schema Registry; unset = Avro single-object encoding"
+    )
+
+    # --- Embedded stack (only used for services left unset above) --------------------------
+    state_dir: Path = Path(".learnstream")
+    cache_dir: Path | None = Field(None, description="Kafka jar cache; default <state_dir>/cache")
+    kafka_version: str = "4.1.2"
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap: str = "512m"
+    postgres_port: int = 15432
+    postgres_user: str = "learnstream"
+    postgres_password: SecretStr = SecretStr("learnstream")
+    postgres_db: str = "learnstream"
+    redis_port: int = 16379
+    startup_timeout_s: float = 90.0
+
+    # --- Paths and logging -----------------------------------------------------------------
+    topology_file: Path = PROJECT_ROOT / "topology.yaml"
+    schema_dir: Path = PROJECT_ROOT / "schemas" / "avro"
+    log_level: str = "INFO"
+    log_json: bool | None = Field(None, description="JSON lines; default: when not on a TTY")
+
+    # --- Derived values ----------------------------------------------------------------------
+    @property
+    def jar_cache_dir(self) -> Path:
+        return (self.cache_dir or self.state_dir / "cache") / f"kafka-{self.kafka_version}"
+
+    @property
+    def kafka_embedded(self) -> bool:
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def postgres_embedded(self) -> bool:
+        return self.postgres_dsn is None
+
+    @property
+    def redis_embedded(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def postgres_url(self) -> str:
+        if self.postgres_dsn is not None:
+            return self.postgres_dsn.get_secret_value()
+        password = self.postgres_password.get_secret_value()
+        return (
+            f"postgresql://{self.postgres_user}:{password}@127.0.0.1:{self.postgres_port}"
+            f"/{self.postgres_db}"
+        )
+
+    @property
+    def redis_address(self) -> str:
+        if self.redis_url is not None:
+            return self.redis_url.get_secret_value()
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def kafka_client_config(self) -> dict[str, str | int | float | bool]:
+        """librdkafka-style config (confluent-kafka) including SASL/SSL pass-through."""
+        config: dict[str, str | int | float | bool] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            config["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password:
+            config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_ca_location:
+            config["ssl.ca.location"] = str(self.kafka_ssl_ca_location)
+        return config
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

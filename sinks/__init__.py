@@ -1,0 +1,1 @@
+"""Materialized views in Postgres and Redis, written idempotently in batches."""
