@@ -106,6 +106,8 @@ class Settings(BaseSettings):
         config: dict[str, str | int | float | bool] = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.kafka_security_protocol,
+            # librdkafka's info lines (connects, queue purges) are noise; warnings stay.
+            "log_level": 4,
         }
         if self.kafka_sasl_mechanism:
             config["sasl.mechanism"] = self.kafka_sasl_mechanism

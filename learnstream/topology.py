@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -62,3 +62,80 @@ class Topology(_Strict):
 @lru_cache(maxsize=4)
 def load_topology(path: Path) -> Topology:
     return Topology.model_validate(yaml.safe_load(path.read_text()))
+
+
+DLQ_SUFFIX = ".dlq"
+DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000
+
+
+def dlq_topics(topology: Topology) -> dict[str, str]:
+    """DLQ topic → the input topic it mirrors (same partitioning, so offsets stay comparable)."""
+    return {agent.dlq: agent.inputs[0] for agent in topology.agents.values()}
+
+
+def managed_topics(topology: Topology) -> dict[str, TopicSpec]:
+    """Every topic `topology apply` owns: the declared ones plus one DLQ per agent."""
+    topics = dict(topology.topics)
+    for dlq, source in dlq_topics(topology).items():
+        base = topology.topics[source]
+        topics[dlq] = TopicSpec(
+            description=f"Dead letters of {source}, with __dlq.* error headers.",
+            key=base.key,
+            partitions=topology.partitions(source),
+            retention_ms=DLQ_RETENTION_MS,
+            cleanup_policy="delete",
+            value_schemas=[],
+        )
+    return topics
+
+
+def check_topology(topology: Topology, schemas: dict[str, Any]) -> list[str]:
+    """Problems that make the map wrong; `schemas` maps event name → self-contained schema."""
+    problems: list[str] = []
+    for name, spec in topology.topics.items():
+        for event in spec.value_schemas:
+            if event not in schemas:
+                problems.append(f"topic {name}: schema {event} is not in schemas/avro")
+                continue
+            fields = {f["name"] for f in schemas[event]["fields"]}
+            if spec.key not in fields:
+                problems.append(f"topic {name}: key {spec.key!r} is not a field of {event}")
+    carried = [e for spec in topology.topics.values() for e in spec.value_schemas]
+    problems += [
+        f"schema {e} is carried by more than one topic"
+        for e in set(carried)
+        if carried.count(e) > 1
+    ]
+    for agent_name, agent in topology.agents.items():
+        for topic in [*agent.inputs, *agent.outputs, *agent.tables]:
+            if topic not in topology.topics:
+                problems.append(f"agent {agent_name}: topic {topic} is not declared")
+        if not agent.dlq.endswith(DLQ_SUFFIX) or not agent.dlq.startswith(agent.inputs[0]):
+            problems.append(
+                f"agent {agent_name}: DLQ {agent.dlq} must be <first input>…{DLQ_SUFFIX}"
+            )
+        problems += _co_partitioning(topology, agent_name, agent)
+    for sink_name, sink in topology.sinks.items():
+        problems += [
+            f"sink {sink_name}: topic {t} is not declared"
+            for t in sink.reads
+            if t not in topology.topics
+        ]
+    dlqs = list(dlq_topics(topology))
+    problems += [f"DLQ {d} is shared by several agents" for d in set(dlqs) if dlqs.count(d) > 1]
+    problems += [f"DLQ {d} collides with a declared topic" for d in dlqs if d in topology.topics]
+    return problems
+
+
+def _co_partitioning(topology: Topology, agent_name: str, agent: AgentSpec) -> list[str]:
+    """An agent's inputs must share key and partition count: per-key order and the
+    key→partition mapping only hold across co-partitioned topics. Outputs may re-key."""
+    topics = [t for t in agent.inputs if t in topology.topics]
+    keys = {topology.topics[t].key for t in topics}
+    counts = {topology.partitions(t) for t in topics}
+    problems = []
+    if len(keys) > 1:
+        problems.append(f"agent {agent_name}: inputs have different keys {sorted(keys)}")
+    if len(counts) > 1:
+        problems.append(f"agent {agent_name}: inputs have partition counts {sorted(counts)}")
+    return problems

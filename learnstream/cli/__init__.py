@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from learnstream.cli import demo, infra
+from learnstream.cli import demo, infra, schemas, topology
 from learnstream.infra.errors import InfraError
 from learnstream.log import configure_logging
 from learnstream.settings import get_settings
@@ -18,6 +18,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(infra.app, name="infra")
+app.add_typer(topology.app, name="topology")
+app.add_typer(schemas.app, name="schemas")
 app.command("run")(demo.run)
 
 _errors = Console(stderr=True)

@@ -53,6 +53,19 @@ class SchemaStore:
             self.raw[event_name] = inline_named_types(json.loads(path.read_text()), library, set())
         self.parsed = {name: parse_schema(raw) for name, raw in self.raw.items()}
         self.canonical = {name: to_parsing_canonical_form(p) for name, p in self.parsed.items()}
+        self._library = library
+
+    @cached_property
+    def history_writers(self) -> dict[bytes, tuple[str, Any]]:
+        """Fingerprints of every recorded earlier version, so old data stays decodable."""
+        writers: dict[bytes, tuple[str, Any]] = {}
+        for name in self.parsed:
+            for path in sorted((self.schema_dir / "history" / name).glob("*.avsc")):
+                raw = inline_named_types(json.loads(path.read_text()), self._library, set())
+                parsed = parse_schema(raw)
+                fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
+                writers.setdefault(fp, (name, parsed))
+        return writers
 
     @cached_property
     def fingerprints(self) -> dict[str, bytes]:
@@ -74,8 +87,12 @@ class SchemaStore:
                 f"no schema named {event_name!r} in {self.schema_dir}"
             ) from None
 
-    def name_for_fingerprint(self, fp: bytes) -> str:
+    def writer_for_fingerprint(self, fp: bytes) -> tuple[str, Any]:
+        """(event name, writer schema): the current schema, else a historical version."""
+        name = self.by_fingerprint.get(fp)
+        if name is not None:
+            return name, self.parsed[name]
         try:
-            return self.by_fingerprint[fp]
+            return self.history_writers[fp]
         except KeyError:
             raise UnknownSchemaError(f"unknown schema fingerprint {fp.hex()}") from None

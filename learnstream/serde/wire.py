@@ -3,6 +3,9 @@
 * `C3 01` + 8-byte CRC-64-AVRO fingerprint + body: Avro single-object encoding (the Avro spec's
   own format), used with the repository's schemas when no Schema Registry is configured;
 * `00` + 4-byte big-endian schema id + body: Confluent's wire format (registry required).
+
+Records written with an older schema version are resolved into the current one, so replays
+of old data keep working after a compatible schema change (ADR 0004).
 """
 
 from __future__ import annotations
@@ -13,50 +16,81 @@ from typing import Any
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import ValidationError
 
-from learnstream.serde.errors import InvalidRecordError, UndecodableError, UnknownSchemaError
+from learnstream.serde.errors import (
+    InvalidRecordError,
+    SerdeError,
+    UndecodableError,
+    UnknownSchemaError,
+)
+from learnstream.serde.registry import RegistryFraming
 from learnstream.serde.schema_store import SchemaStore
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = 0
 _SINGLE_OBJECT_HEADER = len(SINGLE_OBJECT_MAGIC) + 8
+_CONFLUENT_HEADER = 5
+
+Decoded = tuple[str, dict[str, Any]]
 
 
 class AvroSerde:
-    def __init__(self, store: SchemaStore) -> None:
+    def __init__(self, store: SchemaStore, registry: RegistryFraming | None = None) -> None:
         self.store = store
+        self.registry = registry
 
     def encode(self, event_name: str, record: dict[str, Any]) -> bytes:
         schema = self.store.schema(event_name)
         out = BytesIO()
-        out.write(SINGLE_OBJECT_MAGIC)
-        out.write(self.store.fingerprints[event_name])
+        if self.registry is not None:
+            out.write(bytes([CONFLUENT_MAGIC]))
+            out.write(self.registry.schema_id(event_name).to_bytes(4, "big"))
+        else:
+            out.write(SINGLE_OBJECT_MAGIC)
+            out.write(self.store.fingerprints[event_name])
         try:
             schemaless_writer(out, schema, record, strict_allow_default=True)
         except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidRecordError(f"{event_name}: {exc}") from exc
         return out.getvalue()
 
-    def decode(self, data: bytes | None) -> tuple[str, dict[str, Any]]:
+    def decode(self, data: bytes | None) -> Decoded:
         """Return (event name, record); raise a SerdeError for anything unreadable."""
         if not data:
             raise UndecodableError("empty message value")
         if data[:2] == SINGLE_OBJECT_MAGIC:
             if len(data) < _SINGLE_OBJECT_HEADER:
                 raise UndecodableError(f"truncated single-object header ({len(data)} bytes)")
-            name = self.store.name_for_fingerprint(bytes(data[2:_SINGLE_OBJECT_HEADER]))
-            return name, self._read(name, data, _SINGLE_OBJECT_HEADER)
+            name, writer = self.store.writer_for_fingerprint(bytes(data[2:_SINGLE_OBJECT_HEADER]))
+            return name, self._read(name, writer, data, _SINGLE_OBJECT_HEADER)
         if data[0] == CONFLUENT_MAGIC:
-            raise UnknownSchemaError("Confluent-framed record but no schema registry is configured")
+            if len(data) < _CONFLUENT_HEADER:
+                raise UndecodableError(f"truncated Confluent header ({len(data)} bytes)")
+            if self.registry is None:
+                raise UnknownSchemaError("Confluent-framed record but no registry is configured")
+            name, writer = self.registry.writer(int.from_bytes(data[1:_CONFLUENT_HEADER], "big"))
+            return name, self._read(name, writer, data, _CONFLUENT_HEADER)
         raise UndecodableError(f"unknown magic byte 0x{data[0]:02x}")
 
-    def _read(self, name: str, data: bytes, offset: int) -> dict[str, Any]:
+    def decode_many(self, values: list[bytes | None]) -> list[Decoded | SerdeError]:
+        """Batch path: one result per input, errors as values, so a poison pill is data."""
+        results: list[Decoded | SerdeError] = []
+        for value in values:
+            try:
+                results.append(self.decode(value))
+            except SerdeError as exc:
+                results.append(exc)
+        return results
+
+    def _read(self, name: str, writer: Any, data: bytes, offset: int) -> dict[str, Any]:
         buffer = BytesIO(data)
         buffer.seek(offset)
-        schema = self.store.schema(name)
+        reader = self.store.schema(name)
         try:
-            record = schemaless_reader(buffer, schema, None)
+            record = schemaless_reader(buffer, writer, None if writer is reader else reader)
         except (EOFError, StopIteration, ValueError, IndexError, UnicodeDecodeError) as exc:
             raise UndecodableError(f"{name}: body is not valid Avro ({exc!r})") from exc
+        except Exception as exc:  # fastavro's SchemaResolutionError and friends
+            raise UndecodableError(f"{name}: cannot resolve writer schema ({exc})") from exc
         if buffer.tell() != len(data):
             raise UndecodableError(f"{name}: {len(data) - buffer.tell()} trailing bytes")
         return record  # type: ignore[return-value]

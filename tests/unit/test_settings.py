@@ -51,6 +51,7 @@ def test_sasl_and_ssl_pass_through_to_kafka_clients(monkeypatch: pytest.MonkeyPa
         "sasl.username": "svc",
         "sasl.password": "s3cret",
         "ssl.ca.location": "/etc/ssl/ca.pem",
+        "log_level": 4,
     }
     assert "s3cret" not in repr(settings)  # secrets never reach logs
 
