@@ -17,8 +17,9 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from learnstream.events import ce_headers, make_envelope
 from learnstream.kafka_admin import ensure_topics
+from learnstream.kafka_clients import producer_config
 from learnstream.log import bound_event, get_logger
-from learnstream.serde import AvroSerde, SchemaStore
+from learnstream.serde import AvroSerde, build_serde
 from learnstream.settings import Settings
 from learnstream.topology import load_topology
 
@@ -59,7 +60,7 @@ def produce_one(settings: Settings, topic: str, serde: AvroSerde) -> tuple[str, 
             raise RuntimeError(f"delivery failed: {err}")
         delivered.append(msg)
 
-    producer = Producer({**settings.kafka_client_config(), "enable.idempotence": True})
+    producer = Producer(producer_config(settings))
     producer.produce(topic, key=learner_id.encode(), value=serde.encode(EVENT, record),
                      headers=ce_headers(envelope), on_delivery=on_delivery)  # fmt: skip
     if producer.flush(30) or not delivered:
@@ -118,7 +119,7 @@ def run_round_trip(settings: Settings) -> RoundTrip:
     topic_name = topology.sinks["smoke"].reads[0]
     ensure_topics(settings, topology, [topic_name])
     topic = settings.topic(topic_name)
-    serde = AvroSerde(SchemaStore(settings.schema_dir))
+    serde = build_serde(settings)
     event_id, learner_id, delivered = produce_one(settings, topic, serde)
     sink_until(settings, topic, serde, event_id)
     with psycopg.connect(settings.postgres_url) as pg:

@@ -1,0 +1,109 @@
+"""Every event model by name: the registry the publisher and consumers look models up in."""
+
+from __future__ import annotations
+
+from learnstream.sdk.models_base import Envelope, Event, EventValidationError
+from learnstream.sdk.models_learning import (
+    AssessmentGraded,
+    AssessmentSubmitted,
+    CourseCompleted,
+    EnrollmentCancelled,
+    EnrollmentCreated,
+    GradeCorrected,
+    GradeCorrectionAction,
+    LessonCompleted,
+    ModuleCompleted,
+    ProgressChanged,
+    ProgressStatus,
+    VideoProgressed,
+    WatchedSegment,
+)
+from learnstream.sdk.models_other import (
+    CertificateIssued,
+    CertificateRevoked,
+    CorrectionRequired,
+    CourseItem,
+    CourseModule,
+    CoursePublished,
+    EmploymentChanged,
+    EmploymentStatus,
+    HrSyncStatus,
+    HrTarget,
+    ItemKind,
+    NotificationChannel,
+    NotificationKind,
+    NotificationRequested,
+    ProfileChanged,
+    SkillWeight,
+    SyncResult,
+)
+
+EVENT_MODELS: dict[str, type[Event]] = {
+    model.EVENT_NAME: model
+    for model in (
+        EnrollmentCreated,
+        EnrollmentCancelled,
+        LessonCompleted,
+        ModuleCompleted,
+        VideoProgressed,
+        AssessmentSubmitted,
+        AssessmentGraded,
+        GradeCorrected,
+        CourseCompleted,
+        ProgressChanged,
+        CoursePublished,
+        EmploymentChanged,
+        ProfileChanged,
+        CertificateIssued,
+        CertificateRevoked,
+        NotificationRequested,
+        SyncResult,
+        CorrectionRequired,
+    )
+}
+
+
+def model_for(event_name: str) -> type[Event]:
+    try:
+        return EVENT_MODELS[event_name]
+    except KeyError:
+        raise KeyError(f"no SDK model for event {event_name!r}") from None
+
+
+__all__ = [
+    "EVENT_MODELS",
+    "AssessmentGraded",
+    "AssessmentSubmitted",
+    "CertificateIssued",
+    "CertificateRevoked",
+    "CorrectionRequired",
+    "CourseCompleted",
+    "CourseItem",
+    "CourseModule",
+    "CoursePublished",
+    "EmploymentChanged",
+    "EmploymentStatus",
+    "EnrollmentCancelled",
+    "EnrollmentCreated",
+    "Envelope",
+    "Event",
+    "EventValidationError",
+    "GradeCorrected",
+    "GradeCorrectionAction",
+    "HrSyncStatus",
+    "HrTarget",
+    "ItemKind",
+    "LessonCompleted",
+    "ModuleCompleted",
+    "NotificationChannel",
+    "NotificationKind",
+    "NotificationRequested",
+    "ProfileChanged",
+    "ProgressChanged",
+    "ProgressStatus",
+    "SkillWeight",
+    "SyncResult",
+    "VideoProgressed",
+    "WatchedSegment",
+    "model_for",
+]
