@@ -24,7 +24,6 @@ from learnstream.serde import AvroSerde, InvalidRecordError, build_serde
 from learnstream.settings import Settings, get_settings
 from learnstream.topology import Topology, load_topology
 
-
 _FLUSH_MARGIN_S = 5.0  # flush outlives delivery.timeout.ms, so every message gets its report
 _MAX_LISTED_FAILURES = 20
 
