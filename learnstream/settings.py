@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     redis_port: int = 16379
     startup_timeout_s: float = 90.0
 
+    # --- Worker -------------------------------------------------------------------------------
+    worker_web_port: int = Field(6066, description="worker metrics/health HTTP port (loopback)")
+    worker_batch_size: int = Field(1000, ge=1, description="events per processing batch")
+    worker_batch_linger_s: float = Field(0.2, gt=0, description="max wait to fill a batch")
+
     # --- Paths and logging -----------------------------------------------------------------
     topology_file: Path = PROJECT_ROOT / "topology.yaml"
     schema_dir: Path = PROJECT_ROOT / "schemas" / "avro"

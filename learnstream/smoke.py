@@ -51,8 +51,12 @@ class RoundTrip:
 def produce_one(settings: Settings, topic: str, serde: AvroSerde) -> tuple[str, str, Message]:
     learner_id = f"learner-{uuid.uuid4().hex[:8]}"
     envelope = make_envelope(EVENT, tenant_id="demo", source="/learnstream/smoke")
-    record = {"envelope": envelope, "learner_id": learner_id, "course_id": "course-101",
-              "module_id": "module-1"}  # fmt: skip
+    record = {
+        "envelope": envelope,
+        "learner_id": learner_id,
+        "course_id": "course-101",
+        "module_id": "module-1",
+    }
     delivered: list[Message] = []
 
     def on_delivery(err: KafkaError | None, msg: Message) -> None:
@@ -61,8 +65,13 @@ def produce_one(settings: Settings, topic: str, serde: AvroSerde) -> tuple[str, 
         delivered.append(msg)
 
     producer = Producer(producer_config(settings))
-    producer.produce(topic, key=learner_id.encode(), value=serde.encode(EVENT, record),
-                     headers=ce_headers(envelope), on_delivery=on_delivery)  # fmt: skip
+    producer.produce(
+        topic,
+        key=learner_id.encode(),
+        value=serde.encode(EVENT, record),
+        headers=ce_headers(envelope),
+        on_delivery=on_delivery,
+    )
     if producer.flush(30) or not delivered:
         raise RuntimeError(f"the event was not acknowledged by {settings.bootstrap_servers}")
     return envelope["event_id"], learner_id, delivered[0]
@@ -70,10 +79,14 @@ def produce_one(settings: Settings, topic: str, serde: AvroSerde) -> tuple[str, 
 
 def sink_until(settings: Settings, topic: str, serde: AvroSerde, event_id: str) -> None:
     """Consume with a consumer group; write each record idempotently; commit after the write."""
-    consumer = Consumer({
-        **settings.kafka_client_config(), "group.id": settings.topic("learnstream.smoke"),
-        "auto.offset.reset": "earliest", "enable.auto.commit": False,
-    })  # fmt: skip
+    consumer = Consumer(
+        {
+            **settings.kafka_client_config(),
+            "group.id": settings.topic("learnstream.smoke"),
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     deadline = time.monotonic() + 60
     try:
@@ -104,13 +117,24 @@ def _write(
         pg.execute(
             "INSERT INTO smoke_module_completions VALUES (%s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (event_id) DO NOTHING",
-            (envelope["event_id"], record["learner_id"], record["course_id"],
-             record["module_id"], envelope["occurred_at"], msg.partition(), msg.offset()),
-        )  # fmt: skip
-    cache.hset(f"learnstream:smoke:{record['learner_id']}", mapping={
-        "event_id": str(envelope["event_id"]), "course_id": record["course_id"],
-        "module_id": record["module_id"],
-    })  # fmt: skip
+            (
+                envelope["event_id"],
+                record["learner_id"],
+                record["course_id"],
+                record["module_id"],
+                envelope["occurred_at"],
+                msg.partition(),
+                msg.offset(),
+            ),
+        )
+    cache.hset(
+        f"learnstream:smoke:{record['learner_id']}",
+        mapping={
+            "event_id": str(envelope["event_id"]),
+            "course_id": record["course_id"],
+            "module_id": record["module_id"],
+        },
+    )
 
 
 def run_round_trip(settings: Settings) -> RoundTrip:
@@ -125,11 +149,19 @@ def run_round_trip(settings: Settings) -> RoundTrip:
     with psycopg.connect(settings.postgres_url) as pg:
         row = pg.execute(
             "SELECT event_id, learner_id, module_id, kafka_partition, kafka_offset "
-            "FROM smoke_module_completions WHERE event_id = %s", (event_id,)
-        ).fetchone()  # fmt: skip
+            "FROM smoke_module_completions WHERE event_id = %s",
+            (event_id,),
+        ).fetchone()
     cache = redis.Redis.from_url(settings.redis_address, decode_responses=True)
     value = cache.hgetall(f"learnstream:smoke:{learner_id}")
     if row is None or value.get("event_id") != event_id:
         raise RuntimeError(f"round trip incomplete: postgres={row} redis={json.dumps(value)}")
-    return RoundTrip(event_id, topic, delivered.partition() or 0, delivered.offset() or 0,
-                     tuple(row), value, time.monotonic() - began)  # fmt: skip
+    return RoundTrip(
+        event_id,
+        topic,
+        delivered.partition() or 0,
+        delivered.offset() or 0,
+        tuple(row),
+        value,
+        time.monotonic() - began,
+    )

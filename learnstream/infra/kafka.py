@@ -64,10 +64,16 @@ class KafkaService(Service):
             return
         self.ensure_dir(self.lib_dir)
         argv = [
-            "mvn", "-q", "-B", "-f", str(POM), f"-Dkafka.version={self.settings.kafka_version}",
-            "dependency:copy-dependencies", f"-DoutputDirectory={self.lib_dir}",
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            f"-Dkafka.version={self.settings.kafka_version}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={self.lib_dir}",
             "-DincludeScope=runtime",
-        ]  # fmt: skip
+        ]
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             tail = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"]
@@ -98,7 +104,7 @@ class KafkaService(Service):
             # topology.yaml is the one source of topics; a typo must not create a new one.
             "auto.create.topics.enable": "false",
             "num.partitions": "1",
-        }  # fmt: skip
+        }
         self.ensure_dir(self.home)
         self.config_file.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
         log4j = LOG4J_TEMPLATE.read_text().replace("@LOG_FILE@", str(self.log_file))
@@ -106,10 +112,17 @@ class KafkaService(Service):
 
     def _java(self, main_class: str, *args: str, heap: str = "256m") -> list[str]:
         return [
-            "java", f"-Xmx{heap}", "-Xms128m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            "java",
+            f"-Xmx{heap}",
+            "-Xms128m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
-            "-cp", f"{self.lib_dir}/*", main_class, *args,
-        ]  # fmt: skip
+            "-cp",
+            f"{self.lib_dir}/*",
+            main_class,
+            *args,
+        ]
 
     def format_storage(self) -> None:
         if (self.data_dir / "meta.properties").exists():
@@ -117,9 +130,14 @@ class KafkaService(Service):
         # Kafka prints cluster ids as url-safe base64 of 16 random bytes, without padding.
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         argv = self._java(
-            "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_file),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(self.config_file),
             "--standalone",
-        )  # fmt: skip
+        )
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise InfraError(f"Kafka storage format failed: {result.stderr.strip()[:300]}")

@@ -113,11 +113,21 @@ class PostgresService(Service):
             owner = pwd.getpwnam("postgres")
             os.chown(pwfile, owner.pw_uid, owner.pw_gid)
         try:
-            result = self._run_as_owner([
-                str(find_bin_dir() / "initdb"), "-D", str(self.data_dir),
-                "-U", self.settings.postgres_user, f"--pwfile={pwfile}",
-                "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-locale",
-            ])  # fmt: skip
+            result = self._run_as_owner(
+                [
+                    str(find_bin_dir() / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    self.settings.postgres_user,
+                    f"--pwfile={pwfile}",
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                ]
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
@@ -130,10 +140,21 @@ class PostgresService(Service):
             f"-c listen_addresses=127.0.0.1 -p {self.settings.postgres_port} "
             f"-k {self.socket_dir} -c fsync=on"
         )
-        result = self._run_as_owner([
-            str(find_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
-            "-o", options, "-w", "-t", "60", "start",
-        ])  # fmt: skip
+        result = self._run_as_owner(
+            [
+                str(find_bin_dir() / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
         if result.returncode != 0:
             raise InfraError(
                 f"pg_ctl start failed: {result.stdout.strip()[-300:]}", f"read {self.log_file}"

@@ -33,10 +33,24 @@ class RedisService(Service):
         data = self.ensure_dir(self.home)
         self.ensure_dir(self.log_file.parent)
         argv = [
-            "redis-server", "--port", str(self.settings.redis_port), "--bind", "127.0.0.1",
-            "--dir", str(data), "--appendonly", "yes", "--appendfsync", "everysec",
-            "--daemonize", "no", "--logfile", str(self.log_file), "--save", "60 1000",
-        ]  # fmt: skip
+            "redis-server",
+            "--port",
+            str(self.settings.redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.log_file),
+            "--save",
+            "60 1000",
+        ]
         return spawn(argv, self.log_file)
 
     def probe(self) -> str:

@@ -34,8 +34,10 @@ class EventValidationError(ValueError):
     def __init__(self, event_name: str, problems: list[tuple[str, str]]) -> None:
         self.event_name = event_name
         self.problems = problems
-        lines = [f"{short_name(event_name)}: {path + ': ' if path else ''}{rule}"
-                 for path, rule in problems]  # fmt: skip
+        lines = [
+            f"{short_name(event_name)}: {path + ': ' if path else ''}{rule}"
+            for path, rule in problems
+        ]
         super().__init__("\n".join(lines))
 
     @classmethod

@@ -49,11 +49,17 @@ def publisher(kafka_settings: Settings, topology: Topology) -> Iterator[Publishe
 
 def _read_all(settings: Settings, topology: Topology, name: str, count: int) -> list[Message]:
     """Every message of a private topic, read by assignment (no group rebalance to wait for)."""
-    consumer = Consumer({**settings.kafka_client_config(), "group.id": settings.topic("check"),
-                         "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            **settings.kafka_client_config(),
+            "group.id": settings.topic("check"),
+            "enable.auto.commit": False,
+        }
+    )
     topic = settings.topic(name)
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
-                     for p in range(topology.partitions(name))])  # fmt: skip
+    consumer.assign(
+        [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(topology.partitions(name))]
+    )
     messages: list[Message] = []
     deadline = time.monotonic() + 60
     try:
@@ -82,16 +88,22 @@ def _activity(learner: str, seq: int) -> Event:
         return LessonCompleted.new(**common, lesson_id=f"i-{seq}", time_spent_seconds=1.5)
     if seq % 3 == 1:
         segments = [{"start_seconds": 0, "end_seconds": 10}]
-        return VideoProgressed.new(**common, video_id="v-1", position_seconds=10.0,
-                                   duration_seconds=100.0, watched_segments=segments)  # fmt: skip
+        return VideoProgressed.new(
+            **common,
+            video_id="v-1",
+            position_seconds=10.0,
+            duration_seconds=100.0,
+            watched_segments=segments,
+        )
     return ModuleCompleted.new(**common, module_id=f"m-{seq}")
 
 
 def test_publish_one_event_and_read_it_back(
     publisher: Publisher, kafka_settings: Settings, topology: Topology
 ) -> None:
-    event = ModuleCompleted.new(**ENV, learner_id="l-42", course_id="c-1", module_id="m-1",
-                                correlation_id="flow-1")  # fmt: skip
+    event = ModuleCompleted.new(
+        **ENV, learner_id="l-42", course_id="c-1", module_id="m-1", correlation_id="flow-1"
+    )
     delivery = publisher.publish(event)
     assert delivery.topic == kafka_settings.topic(ACTIVITY)
     assert delivery.event_id == event.envelope.event_id
@@ -100,8 +112,10 @@ def test_publish_one_event_and_read_it_back(
     [msg] = _read_all(kafka_settings, topology, ACTIVITY, 1)
     assert msg.key() == b"l-42"
     assert (msg.topic(), msg.partition(), msg.offset()) == (
-        delivery.topic, delivery.partition, delivery.offset,
-    )  # fmt: skip
+        delivery.topic,
+        delivery.partition,
+        delivery.offset,
+    )
     headers = {k: v for k, v in msg.headers() or []}
     assert headers["ce_id"] == str(event.envelope.event_id).encode()
     assert headers["ce_type"] == ModuleCompleted.EVENT_NAME.encode()
@@ -114,8 +128,9 @@ def test_publish_one_event_and_read_it_back(
 def test_catalog_events_are_keyed_by_course(
     publisher: Publisher, kafka_settings: Settings, topology: Topology
 ) -> None:
-    course = CoursePublished.new(**ENV, course_id="c-7", title="Forklifts", version=1,
-                                 pass_mark=0.8)  # fmt: skip
+    course = CoursePublished.new(
+        **ENV, course_id="c-7", title="Forklifts", version=1, pass_mark=0.8
+    )
     delivery = publisher.publish(course)
     assert delivery.topic == kafka_settings.topic(CATALOG)
     [msg] = _read_all(kafka_settings, topology, CATALOG, 1)
@@ -170,9 +185,17 @@ def test_publish_records_fast_path(
 def test_invalid_event_raises_and_sends_nothing(
     publisher: Publisher, kafka_settings: Settings, topology: Topology
 ) -> None:
-    good = AssessmentGraded.new(**ENV, learner_id="l-1", course_id="c-1", assessment_id="a-1",
-                                attempt=1, score=8.0, max_score=10.0, pass_mark=0.7,
-                                passed=True)  # fmt: skip
+    good = AssessmentGraded.new(
+        **ENV,
+        learner_id="l-1",
+        course_id="c-1",
+        assessment_id="a-1",
+        attempt=1,
+        score=8.0,
+        max_score=10.0,
+        pass_mark=0.7,
+        passed=True,
+    )
     bad = good.model_copy(update={"score": 12.0})  # model_copy skips validation
     with pytest.raises(EventValidationError, match=r"score: must be <= max_score \(got 12.0"):
         publisher.publish(bad)
@@ -180,8 +203,11 @@ def test_invalid_event_raises_and_sends_nothing(
         publisher.publish_many([good, bad])  # the valid one is not sent either
 
     # A marker sent afterwards must be the topic's only message.
-    marker = publisher.publish(good.model_copy(update={"envelope": good.envelope.model_copy(
-        update={"event_id": uuid.uuid4()})}))  # fmt: skip
+    marker = publisher.publish(
+        good.model_copy(
+            update={"envelope": good.envelope.model_copy(update={"event_id": uuid.uuid4()})}
+        )
+    )
     messages = _read_all(kafka_settings, topology, ACTIVITY, 1)
     assert [(m.partition(), m.offset()) for m in messages] == [(marker.partition, 0)]
 

@@ -14,10 +14,14 @@ pytestmark = pytest.mark.integration
 
 
 def _consume(settings: Settings, topic: str, group: str, count: int) -> list[bytes]:
-    consumer = Consumer({
-        **settings.kafka_client_config(), "group.id": group,
-        "auto.offset.reset": "earliest", "enable.auto.commit": False,
-    })  # fmt: skip
+    consumer = Consumer(
+        {
+            **settings.kafka_client_config(),
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     values: list[bytes] = []
     try:

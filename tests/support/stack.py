@@ -47,10 +47,11 @@ def containers() -> Iterator[Settings]:  # pragma: no cover - needs a Docker eng
     )
     with (
         kafka,
-        PostgresContainer("postgres:15", username="learnstream", password="learnstream",
-                          dbname="learnstream") as pg,
+        PostgresContainer(
+            "postgres:15", username="learnstream", password="learnstream", dbname="learnstream"
+        ) as pg,
         RedisContainer("redis:7") as cache,
-    ):  # fmt: skip
+    ):
         wait_for_logs(kafka, "Kafka Server started", timeout=120)
         host_port = kafka.get_exposed_port(9092)
         yield Settings(

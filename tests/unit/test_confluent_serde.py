@@ -35,11 +35,20 @@ store = SchemaStore(Settings().schema_dir)
 
 def _record(**extra: Any) -> dict[str, Any]:
     envelope = make_envelope(
-        EVENT, tenant_id="acme", source="/tests",
+        EVENT,
+        tenant_id="acme",
+        source="/tests",
         occurred_at=datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
-    )  # fmt: skip
-    return {"envelope": envelope, "learner_id": "l-7", "course_id": "c-1", "module_id": None,
-            "lesson_id": "lesson-3", "time_spent_seconds": 42.5, **extra}  # fmt: skip
+    )
+    return {
+        "envelope": envelope,
+        "learner_id": "l-7",
+        "course_id": "c-1",
+        "module_id": None,
+        "lesson_id": "lesson-3",
+        "time_spent_seconds": 42.5,
+        **extra,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +96,10 @@ def test_interoperates_with_confluent_kafkas_avro_serializers(
     assert theirs is not None and theirs["lesson_id"] == "lesson-3"
 
     serializer = AvroSerializer(
-        client, schema_str, conf={"auto.register.schemas": True,
-                                  "subject.name.strategy": lambda _ctx, name: name},
-    )  # fmt: skip
+        client,
+        schema_str,
+        conf={"auto.register.schemas": True, "subject.name.strategy": lambda _ctx, name: name},
+    )
     record = _record()
     record["envelope"]["event_id"] = str(record["envelope"]["event_id"])
     name, decoded = ours.decode(serializer(record, ctx))
@@ -126,8 +136,14 @@ def test_old_single_object_data_resolves_into_the_new_schema(tmp_path: Path) -> 
 
     path = schema_dir / f"{EVENT}.avsc"
     schema = json.loads(path.read_text())
-    schema["fields"].append({"name": "device", "type": ["null", "string"], "default": None,
-                             "doc": "Client device class."})  # fmt: skip
+    schema["fields"].append(
+        {
+            "name": "device",
+            "type": ["null", "string"],
+            "default": None,
+            "doc": "Client device class.",
+        }
+    )
     path.write_text(json.dumps(schema))
     (schema_dir / "history" / EVENT / "2.avsc").write_text(json.dumps(schema))
 

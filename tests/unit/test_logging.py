@@ -19,6 +19,8 @@ def test_json_lines_when_not_a_tty_with_bound_event_context() -> None:
     assert len(lines) == 1  # debug is filtered at INFO
     assert lines[0]["event"] == "processed"
     assert (lines[0]["event_id"], lines[0]["topic"], lines[0]["offset"]) == (
-        "e-1", "learning.activity", 7,
-    )  # fmt: skip
+        "e-1",
+        "learning.activity",
+        7,
+    )
     assert lines[0]["level"] == "info" and lines[0]["timestamp"].endswith("Z")

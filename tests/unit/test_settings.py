@@ -17,8 +17,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unset_services_are_embedded_on_loopback() -> None:
     settings = Settings()
     assert (settings.kafka_embedded, settings.postgres_embedded, settings.redis_embedded) == (
-        True, True, True,
-    )  # fmt: skip
+        True,
+        True,
+        True,
+    )
     assert settings.bootstrap_servers == f"127.0.0.1:{settings.kafka_port}"
     assert settings.postgres_url.startswith("postgresql://learnstream:")
     assert "@127.0.0.1:" in settings.postgres_url

@@ -15,9 +15,11 @@ serde = AvroSerde(SchemaStore(Settings().schema_dir))
 
 def _record() -> dict:
     envelope = make_envelope(
-        EVENT, tenant_id="acme", source="/tests",
+        EVENT,
+        tenant_id="acme",
+        source="/tests",
         occurred_at=datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC),
-    )  # fmt: skip
+    )
     return {"envelope": envelope, "learner_id": "l-1", "course_id": "c-1", "module_id": "m-1"}
 
 
@@ -28,8 +30,10 @@ def test_round_trip_keeps_every_field() -> None:
     assert decoded["envelope"]["event_id"] == uuid.UUID(record["envelope"]["event_id"])
     assert decoded["envelope"]["occurred_at"] == record["envelope"]["occurred_at"]
     assert {k: decoded[k] for k in ("learner_id", "course_id", "module_id")} == {
-        "learner_id": "l-1", "course_id": "c-1", "module_id": "m-1",
-    }  # fmt: skip
+        "learner_id": "l-1",
+        "course_id": "c-1",
+        "module_id": "m-1",
+    }
 
 
 def test_frame_is_the_avro_single_object_encoding() -> None:

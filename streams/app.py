@@ -1,0 +1,201 @@
+"""The Faust app: one thin agent per topology.yaml agent, each a shell around a Handler.
+
+Faust runs at least once (`processing_guarantee="at_least_once"`, concurrency 1 per agent),
+and every effect is idempotent through the BatchProcessor (ADR 0005). Agents never raise:
+Faust acks a batch even when its body raises (faust-streaming #527).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+from typing import Any
+
+import faust
+import psycopg
+from faust.types import TP
+
+from learnstream.log import get_logger
+from learnstream.serde import build_serde
+from learnstream.settings import Settings
+from learnstream.topology import AgentSpec, Topology, load_topology
+from streams import metrics
+from streams.runtime import ledger
+from streams.runtime.outbox import OutboxRelay
+from streams.runtime.processor import BatchProcessor, BatchStats, Handler
+from streams.runtime.records import InboundRecord
+
+log = get_logger(__name__)
+
+
+def broker_urls(settings: Settings) -> list[str]:
+    return [f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")]
+
+
+def broker_credentials(settings: Settings) -> Any:
+    """Pass SASL/SSL settings through to aiokafka, as the confluent clients get them."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    ssl_context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        ca = str(settings.kafka_ssl_ca_location) if settings.kafka_ssl_ca_location else None
+        ssl_context = faust.SSLCredentials(cafile=ca).context
+    if protocol == "SSL":
+        return ssl_context
+    password = settings.kafka_sasl_password
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=password.get_secret_value() if password else None,
+        mechanism=settings.kafka_sasl_mechanism or "PLAIN",
+        ssl_context=ssl_context,
+    )
+
+
+def to_record(event: Any) -> InboundRecord:
+    message = event.message
+    return InboundRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=tuple((k, v) for k, v in (message.headers or [])),
+    )
+
+
+def load_handler(spec: AgentSpec, settings: Settings) -> Handler:
+    module = importlib.import_module(spec.module)
+    handler: Handler = module.build_handler(settings)
+    return handler
+
+
+def create_app(settings: Settings, topology: Topology | None = None) -> faust.App:
+    topology = topology or load_topology(settings.topology_file)
+    app = faust.App(
+        settings.topic("learnstream"),
+        broker=broker_urls(settings),
+        broker_credentials=broker_credentials(settings),
+        store="memory://",
+        processing_guarantee="at_least_once",
+        topic_allow_declare=False,  # topics come from `topology apply`, nowhere else
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        broker_max_poll_records=500,
+        stream_buffer_maxsize=4 * settings.worker_batch_size,
+        broker_commit_interval=1.0,
+        web_bind="127.0.0.1",
+        web_port=settings.worker_web_port,
+        web_host="127.0.0.1",
+    )
+    serde = build_serde(settings)
+
+    def connect() -> psycopg.Connection:
+        return psycopg.connect(settings.postgres_url, autocommit=False, connect_timeout=5)
+
+    relay = OutboxRelay(settings, connect)
+    consumers_by_topic: dict[str, list[str]] = {}
+    for name, spec in topology.agents.items():
+        handler = load_handler(spec, settings)
+        processor = BatchProcessor(
+            settings,
+            serde,
+            handler,
+            spec.dlq,
+            connect,
+            on_committed=_recorder(name, settings.topic(spec.dlq)),
+        )
+        topics = [settings.topic(t) for t in [*spec.inputs, *spec.tables]]
+        for topic in topics:
+            consumers_by_topic.setdefault(topic, []).append(handler.consumer)
+        _attach_agent(app, name, topics, processor, settings)
+
+    @app.timer(0.25)
+    async def relay_outbox() -> None:
+        sent = await asyncio.to_thread(relay.drain)
+        if sent:
+            metrics.OUTBOX_SENT.inc(sent)
+
+    async def seek_to_stored_offsets(_sender: Any, assigned: set[TP], **_: Any) -> None:
+        await _seek_to_stored(app, connect, consumers_by_topic, assigned)
+
+    app.on_partitions_assigned.connect(seek_to_stored_offsets)
+    _register_pages(app)
+    return app
+
+
+def _attach_agent(
+    app: faust.App, name: str, topics: list[str], processor: BatchProcessor, settings: Settings
+) -> None:
+    channel = app.topic(*topics, key_serializer="raw", value_serializer="raw")
+
+    async def shell(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(
+            settings.worker_batch_size, within=settings.worker_batch_linger_s
+        ):
+            records = [to_record(e) for e in events]
+            # Blocking Postgres work runs off the event loop so heartbeats keep flowing.
+            await asyncio.to_thread(processor.process, records)
+
+    shell.__name__ = name
+    app.agent(channel, name=f"learnstream.{name}", concurrency=1)(shell)
+
+
+def _recorder(agent: str, dlq_topic: str) -> Any:
+    def record(stats: BatchStats) -> None:
+        metrics.EVENTS_PROCESSED.labels(agent).inc(stats.applied)
+        metrics.EVENTS_SKIPPED.labels(agent).inc(stats.skipped)
+        metrics.EVENTS_FAILED.labels(agent).inc(stats.dead_lettered)
+        metrics.DLQ_RECORDS.labels(dlq_topic).inc(stats.dead_lettered)
+        metrics.DERIVED_EVENTS.labels(agent).inc(stats.derived)
+        metrics.BATCH_SECONDS.labels(agent).observe(stats.seconds)
+        metrics.BATCH_RETRIES.labels(agent).inc(stats.attempts - 1)
+        metrics.LAST_BATCH_AT.labels(agent).set(time.time())
+
+    return record
+
+
+async def _seek_to_stored(
+    app: faust.App, connect: Any, consumers_by_topic: dict[str, list[str]], assigned: set[TP]
+) -> None:
+    """Postgres holds the offsets that were really applied. Kafka's committed offset can be
+    ahead of them (Faust acks a batch whose body was cancelled), so resume from Postgres."""
+
+    def read() -> dict[tuple[str, int], int]:
+        stored: dict[tuple[str, int], int] = {}
+        with connect() as conn:
+            for topic, consumers in consumers_by_topic.items():
+                for (t, p), offset in ledger.stored_offsets(conn, consumers).items():
+                    if t == topic:
+                        stored[(t, p)] = offset
+        return stored
+
+    stored = await asyncio.to_thread(read)
+    for tp in assigned:
+        offset = stored.get((tp.topic, tp.partition))
+        if offset is not None:
+            await app.consumer.seek(tp, offset)
+            log.info("partition.resume", topic=tp.topic, partition=tp.partition, offset=offset)
+
+
+def _register_pages(app: faust.App) -> None:
+    from prometheus_client import generate_latest
+
+    @app.page("/metrics")
+    async def metrics_page(_web: Any, _request: Any) -> Any:
+        await _update_lag(app)
+        return _web.bytes(generate_latest(metrics.REGISTRY), content_type="text/plain")
+
+    @app.page("/healthz")
+    async def health(_web: Any, _request: Any) -> Any:
+        return _web.json({"status": "ok", "assigned": len(app.assignor.assigned_actives())})
+
+
+async def _update_lag(app: faust.App) -> None:
+    consumer = app.consumer
+    for tp in app.assignor.assigned_actives():
+        highwater = consumer.highwater(tp)
+        position = consumer._committed_offset.get(tp)
+        if highwater is not None and position is not None:
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(highwater - position - 1)

@@ -1,0 +1,209 @@
+"""Progress agent: learning activity + catalogs → pair timelines → progress and completions.
+
+A thin shell: state in and out of Postgres (progress_store), rules in streams/rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import psycopg
+
+from learnstream import ids
+from learnstream.settings import Settings
+from streams import progress_store as store
+from streams.derive import COURSE_COMPLETED, PROGRESS_CHANGED, derived
+from streams.rules.catalog import course_rules
+from streams.rules.progress import to_fact
+from streams.rules.timeline import Completion, Progress, Timeline, fold, progress_as_of
+from streams.runtime.errors import InvalidContent
+from streams.runtime.records import Event, Outbound
+from streams.validation import validate_event
+
+CATALOG = "org.learnstream.catalog.course.published.v1"
+OUTPUT_TOPIC = "learning.progress"
+Pair = store.Pair
+
+
+class ProgressHandler:
+    consumer = "progress"
+
+    def validate(self, event: Event) -> None:
+        validate_event(event.name, event.record)
+
+    def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
+        catalogs = [e for e in events if e.name == CATALOG]
+        learning: dict[Pair, list[dict[str, Any]]] = {}
+        tenants: dict[Pair, str] = {}
+        for event in events:
+            if event.name == CATALOG:
+                continue
+            fact = to_fact(
+                event.name, event.record, ids.epoch_ms(event.occurred_at), event.event_id
+            )
+            if fact is None:
+                raise InvalidContent(f"{event.name} is not a progress event")
+            pair = (event.record["learner_id"], event.record["course_id"])
+            learning.setdefault(pair, []).append(fact)
+            tenants[pair] = event.tenant_id
+        changed_courses = {e.record["course_id"] for e in catalogs}
+        store.lock_courses(conn, {course for _, course in learning}, changed_courses)
+        if catalogs:
+            store.save_versions(
+                conn,
+                [
+                    (
+                        e.tenant_id,
+                        course_rules(e.record, ids.epoch_ms(e.occurred_at), e.event_id),
+                        e.record,
+                    )
+                    for e in catalogs
+                ],
+            )
+        pairs = set(learning) | store.pairs_of_courses(conn, changed_courses)
+        if not pairs:
+            return []
+        watermark = store.advance_watermark(
+            conn, self.consumer, max(ids.epoch_ms(e.occurred_at) for e in events)
+        )
+        states = store.load_pairs(conn, pairs)
+        versions = store.load_versions(conn, {course for _, course in pairs})
+        outbound: list[Outbound] = []
+        views: list[tuple[Pair, str, Progress]] = []
+        completions: list[tuple[Pair, str, Completion]] = []
+        for pair in sorted(pairs):
+            state = states.get(pair) or {"tenant_id": tenants[pair], "facts": [], "emitted": {}}
+            known = {f["id"] for f in state["facts"]}
+            state["facts"] += [f for f in learning.get(pair, []) if f["id"] not in known]
+            timeline = fold(state["facts"], versions.get(pair[1], []))
+            progress = progress_as_of(timeline, watermark)
+            outbound += emissions(pair, state, timeline, progress)
+            completions += [(pair, state["tenant_id"], c) for c in timeline.completions]
+            state["catalog_version"] = timeline.course.version if timeline.course else None
+            states[pair] = state
+            views.append((pair, state["tenant_id"], progress))
+        store.save_pairs(conn, states)
+        store.save_progress(conn, views)
+        save_completions(conn, completions)
+        return outbound
+
+
+def emissions(
+    pair: Pair, state: dict[str, Any], timeline: Timeline, progress: Progress
+) -> list[Outbound]:
+    """Derived events for what the timeline has that was not emitted yet, in event time."""
+    learner, course = pair
+    tenant = state["tenant_id"]
+    emitted = state.setdefault("emitted", {})
+    done_attempts: list[int] = emitted.setdefault("completed", [])
+    revoked_attempts: list[int] = emitted.setdefault("uncompleted", [])
+    out: list[tuple[int, Outbound]] = []
+    for c in timeline.completions:
+        if c.attempt not in done_attempts:
+            done_attempts.append(c.attempt)
+            out.append(
+                (
+                    c.completed_at,
+                    derived(
+                        OUTPUT_TOPIC,
+                        COURSE_COMPLETED,
+                        learner,
+                        tenant_id=tenant,
+                        cause=c.cause_id,
+                        at_ms=c.completed_at,
+                        headers={"ls-transition": "completed"},
+                        fields={
+                            "completion_id": ids.completion_id(tenant, learner, course, c.attempt),
+                            "learner_id": learner,
+                            "course_id": course,
+                            "course_version": c.course_version,
+                            "attempt": c.attempt,
+                            "completed_at": ids.from_epoch_ms(c.completed_at),
+                            "score": c.score,
+                            "time_spent_seconds": c.time_spent,
+                        },
+                    ),
+                )
+            )
+        if c.revoked_at is not None and c.revoked_by and c.attempt not in revoked_attempts:
+            revoked_attempts.append(c.attempt)
+            undone = progress_fields(pair, progress, status="in_progress")
+            out.append(
+                (
+                    c.revoked_at,
+                    derived(
+                        OUTPUT_TOPIC,
+                        PROGRESS_CHANGED,
+                        learner,
+                        tenant_id=tenant,
+                        cause=f"{c.revoked_by}:uncompleted:{c.attempt}",
+                        at_ms=c.revoked_at,
+                        headers={"ls-transition": "uncompleted", "ls-attempt": str(c.attempt)},
+                        fields=undone,
+                    ),
+                )
+            )
+    snapshot = {**asdict(progress), "best_scores": dict(sorted(progress.best_scores.items()))}
+    if snapshot != emitted.get("snapshot") and timeline.last_fact_id is not None:
+        emitted["snapshot"] = snapshot
+        at = max(timeline.last_fact_t or 0, max((t for t, _ in out), default=0))
+        out.append(
+            (
+                at,
+                derived(
+                    OUTPUT_TOPIC,
+                    PROGRESS_CHANGED,
+                    learner,
+                    tenant_id=tenant,
+                    cause=f"{timeline.last_fact_id}:{progress.status}:{progress.required_done}",
+                    at_ms=at,
+                    headers={"ls-transition": "snapshot"},
+                    fields=progress_fields(pair, progress),
+                ),
+            )
+        )
+    out.sort(key=lambda item: item[0])
+    return [outbound for _, outbound in out]
+
+
+def progress_fields(pair: Pair, progress: Progress, status: str | None = None) -> dict[str, Any]:
+    return {
+        "learner_id": pair[0],
+        "course_id": pair[1],
+        "required_done": progress.required_done,
+        "required_total": progress.required_total,
+        "percent": progress.percent,
+        "time_spent_seconds": progress.time_spent_seconds,
+        "best_scores": progress.best_scores,
+        "status": status or progress.status,
+        "last_activity_at": (
+            None
+            if progress.last_activity_at is None
+            else ids.from_epoch_ms(progress.last_activity_at)
+        ),
+    }
+
+
+def save_completions(conn: psycopg.Connection, rows: list[tuple[Pair, str, Completion]]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO completions (completion_id, learner_id, course_id, attempt, "
+            "completed_at, score) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [
+                (
+                    ids.completion_id(tenant, learner, course, c.attempt),
+                    learner,
+                    course,
+                    c.attempt,
+                    ids.from_epoch_ms(c.completed_at),
+                    c.score,
+                )
+                for (learner, course), tenant, c in rows
+            ],
+        )
+
+
+def build_handler(settings: Settings) -> ProgressHandler:
+    del settings
+    return ProgressHandler()

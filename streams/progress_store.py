@@ -1,0 +1,161 @@
+"""Postgres reads and writes of the progress agent: pair facts, catalog versions, the view."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from learnstream.ids import from_epoch_ms
+from streams.rules.catalog import CourseRules
+from streams.rules.timeline import Progress
+
+Pair = tuple[str, str]  # (learner_id, course_id)
+
+
+def course_lock_key(course_id: str) -> int:
+    return zlib.crc32(f"course:{course_id}".encode())
+
+
+def lock_courses(conn: psycopg.Connection, shared: set[str], exclusive: set[str]) -> None:
+    """A catalog change re-folds every pair of its course; an activity batch must either see
+    the new version or be seen by that re-fold, so they exclude each other per course."""
+    for course_id in sorted(shared | exclusive, key=course_lock_key):
+        function = (
+            "pg_advisory_xact_lock" if course_id in exclusive else "pg_advisory_xact_lock_shared"
+        )
+        conn.execute(f"SELECT {function}(%s)", (course_lock_key(course_id),))
+
+
+def save_versions(
+    conn: psycopg.Connection, rows: list[tuple[str, CourseRules, dict[str, Any]]]
+) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO course_versions (course_id, version, tenant_id, title, rules, catalog, "
+            "published_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [
+                (
+                    r.course_id,
+                    r.version,
+                    tenant,
+                    catalog.get("title", ""),
+                    Jsonb(r.to_json()),
+                    Jsonb(_jsonable(catalog)),
+                    from_epoch_ms(r.published_at),
+                )
+                for tenant, r, catalog in rows
+            ],
+        )
+
+
+def load_versions(
+    conn: psycopg.Connection, course_ids: Iterable[str]
+) -> dict[str, list[CourseRules]]:
+    rows = conn.execute(
+        "SELECT course_id, rules FROM course_versions WHERE course_id = ANY(%s) ORDER BY version",
+        (list(course_ids),),
+    ).fetchall()
+    versions: dict[str, list[CourseRules]] = {}
+    for course_id, rules in rows:
+        versions.setdefault(course_id, []).append(CourseRules.from_json(rules))
+    return versions
+
+
+def pairs_of_courses(conn: psycopg.Connection, course_ids: set[str]) -> set[Pair]:
+    rows = conn.execute(
+        "SELECT learner_id, course_id FROM pair_state WHERE course_id = ANY(%s)",
+        (sorted(course_ids),),
+    ).fetchall()
+    return {(learner, course) for learner, course in rows}
+
+
+def load_pairs(conn: psycopg.Connection, pairs: set[Pair]) -> dict[Pair, dict[str, Any]]:
+    """Lock and read pair state rows (sorted, so concurrent batches lock in one order)."""
+    ordered = sorted(pairs)
+    rows = conn.execute(
+        "SELECT learner_id, course_id, tenant_id, state FROM pair_state "
+        "WHERE (learner_id, course_id) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
+        "ORDER BY learner_id, course_id FOR UPDATE",
+        ([p[0] for p in ordered], [p[1] for p in ordered]),
+    ).fetchall()
+    return {
+        (learner, course): {**state, "tenant_id": tenant} for learner, course, tenant, state in rows
+    }
+
+
+def save_pairs(conn: psycopg.Connection, states: dict[Pair, dict[str, Any]]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO pair_state (learner_id, course_id, tenant_id, state, catalog_version) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (learner_id, course_id) DO UPDATE SET "
+            "state = EXCLUDED.state, catalog_version = EXCLUDED.catalog_version, "
+            "updated_at = now()",
+            [
+                (
+                    learner,
+                    course,
+                    state["tenant_id"],
+                    Jsonb({k: v for k, v in state.items() if k != "tenant_id"}),
+                    state.get("catalog_version"),
+                )
+                for (learner, course), state in states.items()
+            ],
+        )
+
+
+def save_progress(conn: psycopg.Connection, rows: list[tuple[Pair, str, Progress]]) -> None:
+    def ts(ms: int | None) -> Any:
+        return None if ms is None else from_epoch_ms(ms)
+
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO learner_course_progress (learner_id, course_id, tenant_id, status, "
+            "required_done, required_total, percent, time_spent_seconds, best_scores, "
+            "last_activity_at, enrolled_at, due_at, completed_at) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (learner_id, course_id) DO UPDATE SET status = EXCLUDED.status, "
+            "required_done = EXCLUDED.required_done, required_total = EXCLUDED.required_total, "
+            "percent = EXCLUDED.percent, time_spent_seconds = EXCLUDED.time_spent_seconds, "
+            "best_scores = EXCLUDED.best_scores, last_activity_at = EXCLUDED.last_activity_at, "
+            "enrolled_at = EXCLUDED.enrolled_at, due_at = EXCLUDED.due_at, "
+            "completed_at = EXCLUDED.completed_at, updated_at = now()",
+            [
+                (
+                    learner,
+                    course,
+                    tenant,
+                    p.status,
+                    p.required_done,
+                    p.required_total,
+                    p.percent,
+                    p.time_spent_seconds,
+                    Jsonb(p.best_scores),
+                    ts(p.last_activity_at),
+                    ts(p.enrolled_at),
+                    ts(p.due_at),
+                    ts(p.completed_at),
+                )
+                for (learner, course), tenant, p in rows
+            ],
+        )
+
+
+def advance_watermark(conn: psycopg.Connection, consumer: str, event_time_ms: int) -> int:
+    row = conn.execute(
+        "INSERT INTO watermarks (consumer, event_time) VALUES (%s, %s) ON CONFLICT (consumer) "
+        "DO UPDATE SET event_time = GREATEST(watermarks.event_time, EXCLUDED.event_time) "
+        "RETURNING event_time",
+        (consumer, from_epoch_ms(event_time_ms)),
+    ).fetchone()
+    from learnstream.ids import epoch_ms
+
+    return epoch_ms(row[0]) if row else event_time_ms
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,229 @@
+"""Progress of one learner in one course, as a fold over that pair's facts in event time.
+
+The stream keeps every fact of a pair and re-folds them whenever one arrives, late or not,
+so the outcome depends only on the set of facts and catalog versions, never on arrival order.
+Each fold yields the pair's *timeline*: every completion and un-completion with the event
+that caused it, from which the agents derive their events with deterministic ids.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.rules.catalog import CourseRules
+
+DAY_MS = 86_400_000
+VIDEO_DONE_RATIO = 0.9
+ACTIVITY_KINDS = {"lesson", "module", "video", "submitted", "graded", "corrected"}
+
+Fact = dict[str, Any]  # JSON-able: {"t": ms, "id": event_id, "kind": ..., fields...}
+
+
+def to_fact(event_name: str, record: dict[str, Any], t: int, event_id: str) -> Fact | None:
+    """The part of a learning event that progress needs; None for events it ignores."""
+    base: Fact = {"t": t, "id": event_id}
+    if event_name.endswith("enrollment.created.v1"):
+        due = record.get("due_at")
+        return {**base, "kind": "enrolled", "due": _ms(due) if due is not None else None}
+    if event_name.endswith("enrollment.cancelled.v1"):
+        return {**base, "kind": "cancelled"}
+    if event_name.endswith("lesson.completed.v1"):
+        return {
+            **base,
+            "kind": "lesson",
+            "item": record["lesson_id"],
+            "spent": record.get("time_spent_seconds") or 0.0,
+        }
+    if event_name.endswith("module.completed.v1"):
+        return {**base, "kind": "module", "module": record["module_id"]}
+    if event_name.endswith("video.progressed.v1"):
+        segments = [[s["start_seconds"], s["end_seconds"]] for s in record["watched_segments"]]
+        return {
+            **base,
+            "kind": "video",
+            "item": record["video_id"],
+            "duration": record["duration_seconds"],
+            "segments": segments,
+        }
+    if event_name.endswith("assessment.submitted.v1"):
+        return {**base, "kind": "submitted", "spent": record.get("time_spent_seconds") or 0.0}
+    if event_name.endswith("assessment.graded.v1"):
+        return {
+            **base,
+            "kind": "graded",
+            "item": record["assessment_id"],
+            "attempt": record["attempt"],
+            "score": record["score"],
+            "max": record["max_score"],
+            "pass_mark": record["pass_mark"],
+            "passed": record["passed"],
+        }
+    if event_name.endswith("grade.corrected.v1"):
+        return {
+            **base,
+            "kind": "corrected",
+            "item": record["assessment_id"],
+            "attempt": record["attempt"],
+            "action": record["action"],
+            "new_score": record.get("new_score"),
+            "new_passed": record.get("new_passed"),
+        }
+    return None
+
+
+def _ms(value: Any) -> int:
+    from learnstream.ids import epoch_ms
+
+    return epoch_ms(value)
+
+
+@dataclass
+class _Attempt:
+    score: float
+    max_score: float
+    pass_mark: float
+    passed: bool
+    corrections: list[Fact] = field(default_factory=list)
+
+    def effective(self) -> tuple[float, bool] | None:
+        score, passed = self.score, self.passed
+        for c in self.corrections:
+            if c["action"] == "VOIDED":
+                return None
+            if c["action"] == "CORRECTED":
+                if c["new_score"] is not None:
+                    score = float(c["new_score"])
+                passed = (
+                    bool(c["new_passed"])
+                    if c["new_passed"] is not None
+                    else score / self.max_score >= self.pass_mark
+                )
+        return score, passed
+
+
+@dataclass
+class PairFacts:
+    """What is known about a pair at one point of its event-time fold."""
+
+    enrolled_at: int | None = None
+    explicit_due: int | None = None
+    cancelled_at: int | None = None
+    lessons: set[str] = field(default_factory=set)
+    modules: set[str] = field(default_factory=set)
+    video_segments: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    video_duration: dict[str, float] = field(default_factory=dict)
+    attempts: dict[tuple[str, int], _Attempt] = field(default_factory=dict)
+    early_corrections: dict[tuple[str, int], list[Fact]] = field(default_factory=dict)
+    spent: list[float] = field(default_factory=list)
+    last_activity: int | None = None
+
+    def learn(self, fact: Fact) -> None:
+        kind = fact["kind"]
+        if kind == "enrolled":
+            self.enrolled_at, self.explicit_due = fact["t"], fact["due"]
+        elif kind == "cancelled":
+            self.cancelled_at = fact["t"]
+        elif kind == "lesson":
+            self.lessons.add(fact["item"])
+            self.spent.append(float(fact["spent"]))
+        elif kind == "module":
+            self.modules.add(fact["module"])
+        elif kind == "video":
+            self.video_duration[fact["item"]] = float(fact["duration"])
+            for start, end in fact["segments"]:
+                self.video_segments.setdefault(fact["item"], []).append((float(start), float(end)))
+                self.spent.append(max(0.0, float(end) - float(start)))
+        elif kind == "submitted":
+            self.spent.append(float(fact["spent"]))
+        elif kind == "graded":
+            key = (fact["item"], int(fact["attempt"]))
+            self.attempts[key] = _Attempt(
+                float(fact["score"]),
+                float(fact["max"]),
+                float(fact["pass_mark"]),
+                bool(fact["passed"]),
+                self.early_corrections.pop(key, []),
+            )
+        elif kind == "corrected":
+            key = (fact["item"], int(fact["attempt"]))
+            if key in self.attempts:
+                self.attempts[key].corrections.append(fact)
+            else:  # the correction overtook its grade; it applies once the grade is known
+                self.early_corrections.setdefault(key, []).append(fact)
+        if kind in ACTIVITY_KINDS:
+            self.last_activity = max(self.last_activity or fact["t"], fact["t"])
+
+    def video_done(self, video_id: str) -> bool:
+        duration = self.video_duration.get(video_id)
+        if not duration:
+            return False
+        return covered_seconds(self.video_segments.get(video_id, []), duration) >= (
+            VIDEO_DONE_RATIO * duration
+        )
+
+    def best_scores(self) -> dict[str, float]:
+        best: dict[str, float] = {}
+        for (assessment, _), attempt in self.attempts.items():
+            effective = attempt.effective()
+            if effective is not None and attempt.max_score > 0:
+                ratio = effective[0] / attempt.max_score
+                best[assessment] = max(best.get(assessment, ratio), ratio)
+        return best
+
+    def passed(self, assessment: str) -> bool:
+        return any(
+            (e := a.effective()) is not None and e[1]
+            for (item, _), a in self.attempts.items()
+            if item == assessment
+        )
+
+    def item_done(self, item: str, kind: str, course: CourseRules) -> bool:
+        if kind == "ASSESSMENT":
+            return self.passed(item)
+        if kind == "LESSON" and item in self.lessons:
+            return True
+        if kind == "VIDEO" and self.video_done(item):
+            return True
+        return course.module_of.get(item) in self.modules
+
+    def required_done(self, course: CourseRules | None) -> tuple[int, int]:
+        if course is None:
+            return 0, 0
+        done = sum(self.item_done(item, kind, course) for item, kind in course.required)
+        return done, len(course.required)
+
+    def course_score(self, course: CourseRules) -> float | None:
+        assessments = course.required_assessments
+        if not assessments:
+            return None
+        best = self.best_scores()
+        return math.fsum(best.get(a, 0.0) for a in assessments) / len(assessments)
+
+    def time_spent(self) -> float:
+        return math.fsum(self.spent)
+
+    def due_at(self, course: CourseRules | None) -> int | None:
+        if self.explicit_due is not None:
+            return self.explicit_due
+        if self.enrolled_at is None or course is None or course.due_days is None:
+            return None
+        return self.enrolled_at + course.due_days * DAY_MS
+
+    def active(self) -> bool:
+        return self.cancelled_at is None or (
+            self.enrolled_at is not None and self.enrolled_at > self.cancelled_at
+        )
+
+
+def covered_seconds(segments: list[tuple[float, float]], duration: float) -> float:
+    """Length of the union of the segments clipped to [0, duration]."""
+    clipped = sorted((max(0.0, s), min(duration, e)) for s, e in segments if e > s)
+    covered, reach = 0.0, 0.0
+    for start, end in clipped:
+        if end <= reach:
+            continue
+        covered += end - max(start, reach)
+        reach = end
+    return covered

@@ -1,0 +1,91 @@
+"""Effectively-once bookkeeping, inside the same transaction as the effects it covers.
+
+* `stream_offsets` fences: a record below a partition's stored next offset was applied
+  already (a redelivery, or a zombie worker after a rebalance) and is skipped.
+* `processed_events` de-duplicates client retries, which re-send one event_id at a new offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import psycopg
+
+from streams.runtime.records import Event, InboundRecord
+
+TopicPartition = tuple[str, int]
+
+
+def lock_offsets(
+    conn: psycopg.Connection, consumer: str, partitions: Iterable[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """Lock this consumer's offset rows (serialising a zombie against the new owner)."""
+    wanted = sorted(set(partitions))
+    conn.execute(
+        "INSERT INTO stream_offsets (consumer, topic, partition, next_offset) "
+        "SELECT %s, t, p, 0 FROM unnest(%s::text[], %s::int[]) AS u(t, p) "
+        "ON CONFLICT DO NOTHING",
+        (consumer, [t for t, _ in wanted], [p for _, p in wanted]),
+    )
+    rows = conn.execute(
+        "SELECT topic, partition, next_offset FROM stream_offsets "
+        "WHERE consumer = %s AND (topic, partition) IN "
+        "(SELECT * FROM unnest(%s::text[], %s::int[])) ORDER BY topic, partition FOR UPDATE",
+        (consumer, [t for t, _ in wanted], [p for _, p in wanted]),
+    ).fetchall()
+    return {(topic, partition): next_offset for topic, partition, next_offset in rows}
+
+
+def unapplied(
+    records: list[InboundRecord], offsets: dict[TopicPartition, int]
+) -> list[InboundRecord]:
+    return [r for r in records if r.offset >= offsets.get((r.topic, r.partition), 0)]
+
+
+def advance_offsets(conn: psycopg.Connection, consumer: str, records: list[InboundRecord]) -> None:
+    highest: dict[TopicPartition, int] = {}
+    for r in records:
+        highest[(r.topic, r.partition)] = max(highest.get((r.topic, r.partition), -1), r.offset)
+    conn.execute(
+        "UPDATE stream_offsets AS s SET next_offset = GREATEST(s.next_offset, u.o + 1), "
+        "updated_at = now() FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS u(t, p, o) "
+        "WHERE s.consumer = %s AND s.topic = u.t AND s.partition = u.p",
+        ([t for t, _ in highest], [p for _, p in highest], list(highest.values()), consumer),
+    )
+
+
+def claim_new(conn: psycopg.Connection, consumer: str, events: list[Event]) -> list[Event]:
+    """Insert processed markers; return only the events not seen before (first copy wins)."""
+    if not events:
+        return []
+    inserted = conn.execute(
+        "INSERT INTO processed_events (consumer, event_id) SELECT %s, e FROM unnest(%s::uuid[]) e "
+        "ON CONFLICT DO NOTHING RETURNING event_id::text",
+        (consumer, list(dict.fromkeys(e.event_id for e in events))),
+    ).fetchall()
+    fresh = {row[0] for row in inserted}
+    result = []
+    for event in events:
+        if event.event_id in fresh:
+            result.append(event)
+            fresh.discard(event.event_id)  # a duplicate inside the same batch
+    return result
+
+
+def release(conn: psycopg.Connection, consumer: str, events: list[Event]) -> None:
+    """Forget dead-lettered events, so a redrive after the fix is applied, not skipped."""
+    if events:
+        conn.execute(
+            "DELETE FROM processed_events WHERE consumer = %s AND event_id = ANY(%s::uuid[])",
+            (consumer, [e.event_id for e in events]),
+        )
+
+
+def stored_offsets(conn: psycopg.Connection, consumers: list[str]) -> dict[TopicPartition, int]:
+    """The lowest next offset per partition over the given consumers (for seeking on assign)."""
+    rows = conn.execute(
+        "SELECT topic, partition, min(next_offset), count(*) FROM stream_offsets "
+        "WHERE consumer = ANY(%s) GROUP BY topic, partition",
+        (consumers,),
+    ).fetchall()
+    return {(t, p): offset for t, p, offset, n in rows if n == len(consumers)}

@@ -1,0 +1,179 @@
+"""One batch, effectively once: decode → de-duplicate → apply → outbox → offsets, in one
+Postgres transaction. Agents call `process` and never see an exception: permanent failures
+become dead letters, transient ones are retried here until they pass (GUIDE §3, §5)."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import psycopg
+from tenacity import Retrying, retry_if_exception, wait_exponential_jitter
+
+from learnstream.log import get_logger
+from learnstream.serde import AvroSerde, SerdeError
+from learnstream.settings import Settings
+from streams.runtime import ledger
+from streams.runtime.dead_letters import DeadLetterPublisher
+from streams.runtime.errors import is_transient
+from streams.runtime.outbox import add_to_outbox
+from streams.runtime.records import DeadLetter, Event, InboundRecord, Outbound
+
+log = get_logger(__name__)
+
+
+class Handler(Protocol):
+    """The rules side of an agent. `apply` reads and writes state through `conn` and returns
+    derived events; it may raise InvalidContent (dead letter) or a transient error (retry)."""
+
+    consumer: str
+
+    def validate(self, event: Event) -> None: ...
+
+    def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]: ...
+
+
+@dataclass
+class BatchStats:
+    received: int = 0
+    applied: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    derived: int = 0
+    attempts: int = 0
+    seconds: float = 0.0
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        settings: Settings,
+        serde: AvroSerde,
+        handler: Handler,
+        dlq_topic: str,
+        connect: Callable[[], psycopg.Connection],
+        on_committed: Callable[[BatchStats], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.serde = serde
+        self.handler = handler
+        self.dead_letters = DeadLetterPublisher(settings, dlq_topic)
+        self.connect = connect
+        self.on_committed = on_committed
+        self._conn: psycopg.Connection | None = None
+
+    def process(self, records: list[InboundRecord]) -> BatchStats:
+        began = time.perf_counter()
+        stats = BatchStats(received=len(records))
+        for attempt in Retrying(
+            retry=retry_if_exception(is_transient),
+            wait=wait_exponential_jitter(initial=0.2, max=10),
+            before_sleep=lambda state: log.warning(
+                "batch.retry",
+                consumer=self.handler.consumer,
+                attempt=state.attempt_number,
+                error=repr(state.outcome.exception()),
+            ),
+            reraise=True,
+        ):
+            with attempt:
+                stats.attempts += 1
+                self._process_once(records, stats)
+        stats.seconds = time.perf_counter() - began
+        if self.on_committed is not None:
+            self.on_committed(stats)
+        return stats
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = self.connect()
+        return self._conn
+
+    def _process_once(self, records: list[InboundRecord], stats: BatchStats) -> None:
+        try:
+            conn = self._connection()
+            with conn.transaction():
+                self._apply_batch(conn, records, stats)
+        except BaseException:
+            if self._conn is not None and (self._conn.broken or self._conn.closed):
+                self._conn = None
+            raise
+
+    def _apply_batch(
+        self, conn: psycopg.Connection, records: list[InboundRecord], stats: BatchStats
+    ) -> None:
+        consumer = self.handler.consumer
+        offsets = ledger.lock_offsets(conn, consumer, {(r.topic, r.partition) for r in records})
+        todo = ledger.unapplied(records, offsets)
+        letters: list[DeadLetter] = []
+        events: list[Event] = []
+        for record, decoded in zip(
+            todo, self.serde.decode_many([r.value for r in todo]), strict=True
+        ):
+            if isinstance(decoded, SerdeError):
+                letters.append(DeadLetter(record, decoded))
+                continue
+            event = Event(decoded[0], decoded[1], record)
+            try:
+                self.handler.validate(event)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                letters.append(DeadLetter(record, exc))
+                continue
+            events.append(event)
+        fresh = ledger.claim_new(conn, consumer, events)
+        derived, failed = self._apply_isolated(conn, fresh)
+        letters += [DeadLetter(event.source, error) for event, error in failed]
+        ledger.release(conn, consumer, [event for event, _ in failed])
+        self.dead_letters.publish(letters)
+        add_to_outbox(conn, self.settings, self.serde, derived)
+        ledger.advance_offsets(conn, consumer, records)
+        stats.applied = len(fresh) - len(failed)
+        stats.skipped = len(records) - len(todo) + len(events) - len(fresh)
+        stats.dead_lettered = len(letters)
+        stats.derived = len(derived)
+
+    def _apply_isolated(
+        self, conn: psycopg.Connection, events: list[Event]
+    ) -> tuple[list[Outbound], list[tuple[Event, Exception]]]:
+        """Apply per key inside savepoints; a handler bug costs only the events that hit it."""
+        by_key: dict[str, list[Event]] = defaultdict(list)
+        for event in events:
+            by_key[event.key].append(event)
+        derived: list[Outbound] = []
+        failed: list[tuple[Event, Exception]] = []
+        groups = list(by_key.values())
+        try:
+            with conn.transaction():
+                derived += self.handler.apply(conn, events)
+            return derived, failed
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+        for group in groups:
+            try:
+                with conn.transaction():
+                    derived += self.handler.apply(conn, group)
+                continue
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+            for event in group:  # narrow down to the event(s) that break the handler
+                try:
+                    with conn.transaction():
+                        derived += self.handler.apply(conn, [event])
+                except Exception as exc:
+                    if is_transient(exc):
+                        raise
+                    log.error(
+                        "handler.failed",
+                        consumer=self.handler.consumer,
+                        event_id=event.event_id,
+                        error=repr(exc),
+                    )
+                    failed.append((event, exc))
+        return derived, failed
