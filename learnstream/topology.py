@@ -30,6 +30,7 @@ class TopicSpec(_Strict):
 
 class AgentSpec(_Strict):
     module: str
+    enabled: bool = True  # declared (topics, DLQ) but not run by workers until its module ships
     inputs: list[str]
     tables: list[str] = []
     outputs: list[str] = []
@@ -48,6 +49,9 @@ class Topology(_Strict):
     topics: dict[str, TopicSpec]
     agents: dict[str, AgentSpec] = {}
     sinks: dict[str, SinkSpec] = {}
+
+    def enabled_agents(self) -> dict[str, AgentSpec]:
+        return {name: spec for name, spec in self.agents.items() if spec.enabled}
 
     def partitions(self, topic: str) -> int:
         return self.topics[topic].partitions or self.defaults.partitions

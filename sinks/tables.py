@@ -130,6 +130,17 @@ class OrgSnapshot(Base):
     employment_status: Mapped[str] = mapped_column(String(20))
 
 
+class DueAlert(Base):
+    """Overdue and at-risk alerts already raised, once per (pair, kind, due date)."""
+
+    __tablename__ = "due_alerts"
+    learner_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    course_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(primary_key=True)
+    raised_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
 # --- views ----------------------------------------------------------------------------------
 class LearnerCourseProgress(Base):
     __tablename__ = "learner_course_progress"
@@ -146,6 +157,7 @@ class LearnerCourseProgress(Base):
     enrolled_at: Mapped[datetime | None]
     due_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

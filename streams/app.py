@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import time
 from typing import Any
 
@@ -96,7 +97,8 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
 
     relay = OutboxRelay(settings, connect)
     consumers_by_topic: dict[str, list[str]] = {}
-    for name, spec in topology.agents.items():
+    processors: list[BatchProcessor] = []
+    for name, spec in topology.enabled_agents().items():
         handler = load_handler(spec, settings)
         processor = BatchProcessor(
             settings,
@@ -110,6 +112,7 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
         for topic in topics:
             consumers_by_topic.setdefault(topic, []).append(handler.consumer)
         _attach_agent(app, name, topics, processor, settings)
+        processors.append(processor)
 
     @app.timer(0.25)
     async def relay_outbox() -> None:
@@ -117,12 +120,27 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
         if sent:
             metrics.OUTBOX_SENT.inc(sent)
 
+    @app.timer(2.0)
+    async def raise_due_alerts() -> None:
+        await asyncio.to_thread(_sweep, settings, serde, connect)
+
     async def seek_to_stored_offsets(_sender: Any, assigned: set[TP], **_: Any) -> None:
         await _seek_to_stored(app, connect, consumers_by_topic, assigned)
 
-    app.on_partitions_assigned.connect(seek_to_stored_offsets)
-    _register_pages(app)
+    app.on_partitions_assigned.connect(seek_to_stored_offsets)  # type: ignore[arg-type]
+    _register_pages(app, processors)
     return app
+
+
+def _sweep(settings: Settings, serde: Any, connect: Any) -> None:
+    from streams.due_sweep import sweep_due
+    from streams.runtime.outbox import add_to_outbox
+
+    try:
+        with connect() as conn, conn.transaction():
+            add_to_outbox(conn, settings, serde, sweep_due(conn))
+    except Exception as exc:  # a timer must not crash the worker; the next tick retries
+        log.warning("due_sweep.failed", error=repr(exc))
 
 
 def _attach_agent(
@@ -130,13 +148,22 @@ def _attach_agent(
 ) -> None:
     channel = app.topic(*topics, key_serializer="raw", value_serializer="raw")
 
-    async def shell(stream: faust.StreamT) -> None:
+    async def shell(stream: Any) -> None:  # a faust.Stream (StreamT lacks take_events)
         async for events in stream.take_events(
             settings.worker_batch_size, within=settings.worker_batch_linger_s
         ):
             records = [to_record(e) for e in events]
-            # Blocking Postgres work runs off the event loop so heartbeats keep flowing.
-            await asyncio.to_thread(processor.process, records)
+            try:
+                # Blocking Postgres work runs off the event loop so heartbeats keep flowing.
+                await asyncio.to_thread(processor.process, records)
+            except asyncio.CancelledError:
+                raise  # shutdown: Faust may ack this batch, but Postgres offsets did not move
+            except BaseException as exc:
+                # A bug outside the handler (the runtime itself). Carrying on would let Faust
+                # ack records that were never applied; stopping makes the restart resume from
+                # the offsets stored in Postgres, so nothing is skipped.
+                log.critical("agent.fail_stop", agent=name, error=repr(exc))
+                os._exit(70)
 
     shell.__name__ = name
     app.agent(channel, name=f"learnstream.{name}", concurrency=1)(shell)
@@ -179,12 +206,12 @@ async def _seek_to_stored(
             log.info("partition.resume", topic=tp.topic, partition=tp.partition, offset=offset)
 
 
-def _register_pages(app: faust.App) -> None:
+def _register_pages(app: faust.App, processors: list[BatchProcessor]) -> None:
     from prometheus_client import generate_latest
 
     @app.page("/metrics")
     async def metrics_page(_web: Any, _request: Any) -> Any:
-        await _update_lag(app)
+        await _update_lag(app, processors)
         return _web.bytes(generate_latest(metrics.REGISTRY), content_type="text/plain")
 
     @app.page("/healthz")
@@ -192,10 +219,14 @@ def _register_pages(app: faust.App) -> None:
         return _web.json({"status": "ok", "assigned": len(app.assignor.assigned_actives())})
 
 
-async def _update_lag(app: faust.App) -> None:
-    consumer = app.consumer
+async def _update_lag(app: faust.App, processors: list[BatchProcessor]) -> None:
+    """Lag per partition: high watermark minus the slowest agent's next offset."""
     for tp in app.assignor.assigned_actives():
-        highwater = consumer.highwater(tp)
-        position = consumer._committed_offset.get(tp)
-        if highwater is not None and position is not None:
-            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(highwater - position - 1)
+        highwater = app.consumer.highwater(tp)
+        positions = [
+            p.next_offsets[(tp.topic, tp.partition)]
+            for p in processors
+            if (tp.topic, tp.partition) in p.next_offsets
+        ]
+        if highwater is not None and positions:
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(highwater - min(positions))

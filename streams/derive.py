@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from learnstream import ids
@@ -28,8 +29,6 @@ def derived(
     headers: dict[str, str] | None = None,
     correlation_id: str | None = None,
 ) -> Outbound:
-    import uuid
-
     envelope = make_envelope(
         event_name,
         tenant_id=tenant_id,

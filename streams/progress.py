@@ -139,7 +139,11 @@ def emissions(
                         tenant_id=tenant,
                         cause=f"{c.revoked_by}:uncompleted:{c.attempt}",
                         at_ms=c.revoked_at,
-                        headers={"ls-transition": "uncompleted", "ls-attempt": str(c.attempt)},
+                        headers={
+                            "ls-transition": "uncompleted",
+                            "ls-attempt": str(c.attempt),
+                            "ls-reason": revoke_reason(c, timeline),
+                        },
                         fields=undone,
                     ),
                 )
@@ -165,6 +169,13 @@ def emissions(
         )
     out.sort(key=lambda item: item[0])
     return [outbound for _, outbound in out]
+
+
+def revoke_reason(completion: Completion, timeline: Timeline) -> str:
+    """Why a pair stopped being completed: a new catalog version or a grade correction."""
+    if timeline.course is not None and completion.revoked_by == timeline.course.event_id:
+        return "requirements_changed"
+    return "grade_corrected"
 
 
 def progress_fields(pair: Pair, progress: Progress, status: str | None = None) -> dict[str, Any]:

@@ -116,14 +116,14 @@ def save_progress(conn: psycopg.Connection, rows: list[tuple[Pair, str, Progress
         cur.executemany(
             "INSERT INTO learner_course_progress (learner_id, course_id, tenant_id, status, "
             "required_done, required_total, percent, time_spent_seconds, best_scores, "
-            "last_activity_at, enrolled_at, due_at, completed_at) VALUES "
-            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "last_activity_at, enrolled_at, due_at, completed_at, active) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (learner_id, course_id) DO UPDATE SET status = EXCLUDED.status, "
             "required_done = EXCLUDED.required_done, required_total = EXCLUDED.required_total, "
             "percent = EXCLUDED.percent, time_spent_seconds = EXCLUDED.time_spent_seconds, "
             "best_scores = EXCLUDED.best_scores, last_activity_at = EXCLUDED.last_activity_at, "
             "enrolled_at = EXCLUDED.enrolled_at, due_at = EXCLUDED.due_at, "
-            "completed_at = EXCLUDED.completed_at, updated_at = now()",
+            "completed_at = EXCLUDED.completed_at, active = EXCLUDED.active, updated_at = now()",
             [
                 (
                     learner,
@@ -139,6 +139,7 @@ def save_progress(conn: psycopg.Connection, rows: list[tuple[Pair, str, Progress
                     ts(p.enrolled_at),
                     ts(p.due_at),
                     ts(p.completed_at),
+                    p.active,
                 )
                 for (learner, course), tenant, p in rows
             ],

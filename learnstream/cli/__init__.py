@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from learnstream.cli import demo, infra, schemas, topology
+from learnstream.cli import db, demo, infra, schemas, simulate, topology, worker
 from learnstream.infra.errors import InfraError
 from learnstream.log import configure_logging
 from learnstream.settings import get_settings
@@ -20,6 +20,9 @@ app = typer.Typer(
 app.add_typer(infra.app, name="infra")
 app.add_typer(topology.app, name="topology")
 app.add_typer(schemas.app, name="schemas")
+app.add_typer(db.app, name="db")
+app.add_typer(simulate.app, name="simulate")
+app.command("worker")(worker.worker)
 app.command("run")(demo.run)
 
 _errors = Console(stderr=True)

@@ -25,9 +25,14 @@ def render(statuses: list[ServiceStatus], title: str) -> Table:
     for s in statuses:
         colour = "green" if s.state in ("up", "started", "already running") else "red"
         table.add_row(
-            s.name, s.mode, s.address, f"[{colour}]{s.state}[/]", str(s.pid or "-"),
-            s.version or "-", f"{s.seconds:.1f}" if s.seconds is not None else "-",
-        )  # fmt: skip
+            s.name,
+            s.mode,
+            s.address,
+            f"[{colour}]{s.state}[/]",
+            str(s.pid or "-"),
+            s.version or "-",
+            f"{s.seconds:.1f}" if s.seconds is not None else "-",
+        )
     return table
 
 

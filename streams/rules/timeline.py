@@ -89,6 +89,7 @@ class Progress:
     enrolled_at: int | None
     due_at: int | None
     completed_at: int | None
+    active: bool = True  # the enrolment is not cancelled
 
 
 def progress_as_of(timeline: Timeline, as_of: int) -> Progress:
@@ -113,4 +114,5 @@ def progress_as_of(timeline: Timeline, as_of: int) -> Progress:
         enrolled_at=facts.enrolled_at,
         due_at=due,
         completed_at=completed_at,
+        active=facts.active(),
     )

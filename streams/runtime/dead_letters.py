@@ -13,7 +13,7 @@ from streams.runtime.records import DeadLetter
 MAX_MESSAGE_CHARS = 1000
 
 
-def dlq_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
+def dlq_headers(letter: DeadLetter) -> list[tuple[str, str | bytes | None]]:
     source, error = letter.record, letter.error
     return [
         *source.headers,

@@ -100,7 +100,7 @@ class OutboxRelay:
             total += sent
         return total
 
-    def _send(self, rows: list[tuple]) -> None:  # type: ignore[type-arg]
+    def _send(self, rows: list[tuple]) -> None:
         failures: list[KafkaError] = []
 
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:

@@ -64,6 +64,7 @@ class BatchProcessor:
         self.connect = connect
         self.on_committed = on_committed
         self._conn: psycopg.Connection | None = None
+        self.next_offsets: dict[tuple[str, int], int] = {}  # for lag; Postgres has the truth
 
     def process(self, records: list[InboundRecord]) -> BatchStats:
         began = time.perf_counter()
@@ -75,13 +76,16 @@ class BatchProcessor:
                 "batch.retry",
                 consumer=self.handler.consumer,
                 attempt=state.attempt_number,
-                error=repr(state.outcome.exception()),
+                error=repr(state.outcome.exception() if state.outcome else None),
             ),
             reraise=True,
         ):
             with attempt:
                 stats.attempts += 1
                 self._process_once(records, stats)
+        for r in records:
+            key = (r.topic, r.partition)
+            self.next_offsets[key] = max(self.next_offsets.get(key, 0), r.offset + 1)
         stats.seconds = time.perf_counter() - began
         if self.on_committed is not None:
             self.on_committed(stats)
@@ -130,12 +134,18 @@ class BatchProcessor:
         letters += [DeadLetter(event.source, error) for event, error in failed]
         ledger.release(conn, consumer, [event for event, _ in failed])
         self.dead_letters.publish(letters)
-        add_to_outbox(conn, self.settings, self.serde, derived)
         ledger.advance_offsets(conn, consumer, records)
         stats.applied = len(fresh) - len(failed)
         stats.skipped = len(records) - len(todo) + len(events) - len(fresh)
         stats.dead_lettered = len(letters)
         stats.derived = len(derived)
+
+    def _apply_and_stage(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
+        """Apply and encode the derived events in one savepoint: a derived event that does not
+        match its schema is the handler's bug, charged to the events that produced it."""
+        derived = self.handler.apply(conn, events)
+        add_to_outbox(conn, self.settings, self.serde, derived)
+        return derived
 
     def _apply_isolated(
         self, conn: psycopg.Connection, events: list[Event]
@@ -149,7 +159,7 @@ class BatchProcessor:
         groups = list(by_key.values())
         try:
             with conn.transaction():
-                derived += self.handler.apply(conn, events)
+                derived += self._apply_and_stage(conn, events)
             return derived, failed
         except Exception as exc:
             if is_transient(exc):
@@ -157,7 +167,7 @@ class BatchProcessor:
         for group in groups:
             try:
                 with conn.transaction():
-                    derived += self.handler.apply(conn, group)
+                    derived += self._apply_and_stage(conn, group)
                 continue
             except Exception as exc:
                 if is_transient(exc):
@@ -165,7 +175,7 @@ class BatchProcessor:
             for event in group:  # narrow down to the event(s) that break the handler
                 try:
                     with conn.transaction():
-                        derived += self.handler.apply(conn, [event])
+                        derived += self._apply_and_stage(conn, [event])
                 except Exception as exc:
                     if is_transient(exc):
                         raise

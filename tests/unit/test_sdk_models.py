@@ -38,16 +38,24 @@ serde = AvroSerde(SchemaStore(SETTINGS.schema_dir))
 
 def _event_schemas() -> dict[str, dict[str, Any]]:
     files = sorted(Path(SETTINGS.schema_dir).glob("org.learnstream.*.avsc"))
-    return {p.name.removesuffix(".avsc"): json.loads(p.read_text()) for p in files
-            if p.name != ENVELOPE_FILE}  # fmt: skip
+    return {
+        p.name.removesuffix(".avsc"): json.loads(p.read_text())
+        for p in files
+        if p.name != ENVELOPE_FILE
+    }
 
 
 SCHEMAS = _event_schemas()
 ENVELOPE = json.loads((Path(SETTINGS.schema_dir) / ENVELOPE_FILE).read_text())
 NAMED = {f"{ENVELOPE['namespace']}.{ENVELOPE['name']}": ENVELOPE}
 PRIMITIVES: dict[str, type] = {
-    "string": str, "int": int, "long": int, "double": float, "float": float, "boolean": bool,
-}  # fmt: skip
+    "string": str,
+    "int": int,
+    "long": int,
+    "double": float,
+    "float": float,
+    "boolean": bool,
+}
 
 
 # --- shape: a recursive comparison of pydantic fields with the Avro JSON ----------------------
@@ -198,70 +206,177 @@ def test_the_shape_check_catches_a_mismatch() -> None:
 # --- round trips ------------------------------------------------------------------------------
 T0 = datetime(2026, 3, 4, 5, 6, 7, 891000, tzinfo=UTC)
 U1 = uuid.UUID("6f1c3c1e-2b7a-4c55-9d2e-1a2b3c4d5e6f")
-ENV = {"tenant_id": "acme", "source": "/tests/sdk", "occurred_at": T0, "correlation_id": "corr-1",
-       "causation_id": "cause-1", "minor_version": 0}  # fmt: skip
+ENV = {
+    "tenant_id": "acme",
+    "source": "/tests/sdk",
+    "occurred_at": T0,
+    "correlation_id": "corr-1",
+    "causation_id": "cause-1",
+    "minor_version": 0,
+}
 LC = {"learner_id": "l-1", "course_id": "c-1"}
 SAMPLES: dict[str, dict[str, Any]] = {
     "org.learnstream.learning.enrollment.created.v1": {
-        **LC, "enrollment_id": "e-1", "course_version": 3, "assigned_by": "mgr-1",
-        "due_at": T0 + timedelta(days=30)},
+        **LC,
+        "enrollment_id": "e-1",
+        "course_version": 3,
+        "assigned_by": "mgr-1",
+        "due_at": T0 + timedelta(days=30),
+    },
     "org.learnstream.learning.enrollment.cancelled.v1": {
-        **LC, "enrollment_id": "e-1", "cancelled_by": "mgr-1", "reason": "UNASSIGNED"},
+        **LC,
+        "enrollment_id": "e-1",
+        "cancelled_by": "mgr-1",
+        "reason": "UNASSIGNED",
+    },
     "org.learnstream.learning.lesson.completed.v1": {
-        **LC, "module_id": "m-1", "lesson_id": "i-1", "time_spent_seconds": 120.5},
+        **LC,
+        "module_id": "m-1",
+        "lesson_id": "i-1",
+        "time_spent_seconds": 120.5,
+    },
     "org.learnstream.learning.module.completed.v1": {**LC, "module_id": "m-1"},
     "org.learnstream.learning.video.progressed.v1": {
-        **LC, "module_id": "m-1", "video_id": "v-1", "position_seconds": 60.0,
-        "duration_seconds": 300.0, "watched_segments": [
+        **LC,
+        "module_id": "m-1",
+        "video_id": "v-1",
+        "position_seconds": 60.0,
+        "duration_seconds": 300.0,
+        "watched_segments": [
             {"start_seconds": 0.0, "end_seconds": 30.0},
-            {"start_seconds": 30.0, "end_seconds": 60.0}]},
+            {"start_seconds": 30.0, "end_seconds": 60.0},
+        ],
+    },
     "org.learnstream.learning.assessment.submitted.v1": {
-        **LC, "module_id": "m-2", "assessment_id": "a-1", "attempt": 1, "answers_count": 10,
-        "time_spent_seconds": 600.0},
+        **LC,
+        "module_id": "m-2",
+        "assessment_id": "a-1",
+        "attempt": 1,
+        "answers_count": 10,
+        "time_spent_seconds": 600.0,
+    },
     "org.learnstream.learning.assessment.graded.v1": {
-        **LC, "module_id": "m-2", "assessment_id": "a-1", "attempt": 1, "score": 8.0,
-        "max_score": 10.0, "pass_mark": 0.7, "passed": True},
+        **LC,
+        "module_id": "m-2",
+        "assessment_id": "a-1",
+        "attempt": 1,
+        "score": 8.0,
+        "max_score": 10.0,
+        "pass_mark": 0.7,
+        "passed": True,
+    },
     "org.learnstream.learning.grade.corrected.v1": {
-        **LC, "assessment_id": "a-1", "attempt": 1, "action": "CORRECTED", "new_score": 6.0,
-        "new_passed": False, "corrected_by": "admin-1", "reason": "GRADING_ERROR"},
+        **LC,
+        "assessment_id": "a-1",
+        "attempt": 1,
+        "action": "CORRECTED",
+        "new_score": 6.0,
+        "new_passed": False,
+        "corrected_by": "admin-1",
+        "reason": "GRADING_ERROR",
+    },
     "org.learnstream.learning.course.completed.v1": {
-        **LC, "completion_id": U1, "course_version": 3, "attempt": 1, "completed_at": T0,
-        "score": 0.8, "time_spent_seconds": 3600.0},
+        **LC,
+        "completion_id": U1,
+        "course_version": 3,
+        "attempt": 1,
+        "completed_at": T0,
+        "score": 0.8,
+        "time_spent_seconds": 3600.0,
+    },
     "org.learnstream.learning.progress.changed.v1": {
-        **LC, "required_done": 3, "required_total": 4, "percent": 75.0,
-        "time_spent_seconds": 900.0, "best_scores": {"a-1": 0.8}, "status": "in_progress",
-        "last_activity_at": T0},
+        **LC,
+        "required_done": 3,
+        "required_total": 4,
+        "percent": 75.0,
+        "time_spent_seconds": 900.0,
+        "best_scores": {"a-1": 0.8},
+        "status": "in_progress",
+        "last_activity_at": T0,
+    },
     "org.learnstream.catalog.course.published.v1": {
-        "course_id": "c-1", "title": "Safety 101", "version": 3, "pass_mark": 0.7,
-        "due_days": 30, "certificate_validity_days": 365, "prerequisites": ["c-0"],
+        "course_id": "c-1",
+        "title": "Safety 101",
+        "version": 3,
+        "pass_mark": 0.7,
+        "due_days": 30,
+        "certificate_validity_days": 365,
+        "prerequisites": ["c-0"],
         "skills": [{"skill": "safety", "weight": 1.0}],
-        "modules": [{"module_id": "m-1", "title": "Basics", "required": True, "items": [
-            {"item_id": "i-1", "kind": "LESSON", "required": True},
-            {"item_id": "v-1", "kind": "VIDEO", "required": False}]},
-            {"module_id": "m-2", "title": "Quiz", "required": True, "items": [
-                {"item_id": "a-1", "kind": "ASSESSMENT", "required": True}]}]},
+        "modules": [
+            {
+                "module_id": "m-1",
+                "title": "Basics",
+                "required": True,
+                "items": [
+                    {"item_id": "i-1", "kind": "LESSON", "required": True},
+                    {"item_id": "v-1", "kind": "VIDEO", "required": False},
+                ],
+            },
+            {
+                "module_id": "m-2",
+                "title": "Quiz",
+                "required": True,
+                "items": [{"item_id": "a-1", "kind": "ASSESSMENT", "required": True}],
+            },
+        ],
+    },
     "org.learnstream.org.employment.changed.v1": {
-        "learner_id": "l-1", "manager_id": "mgr-1", "department": "ops", "hr_worker_id": "W-1",
-        "sap_user_id": "S-1", "employment_status": "ACTIVE", "effective_at": T0},
+        "learner_id": "l-1",
+        "manager_id": "mgr-1",
+        "department": "ops",
+        "hr_worker_id": "W-1",
+        "sap_user_id": "S-1",
+        "employment_status": "ACTIVE",
+        "effective_at": T0,
+    },
     "org.learnstream.learner.profile.changed.v1": {
-        "learner_id": "l-1", "display_name": "Ada L.", "email": "ada@example.org",
-        "locale": "de-DE", "erased": False},
+        "learner_id": "l-1",
+        "display_name": "Ada L.",
+        "email": "ada@example.org",
+        "locale": "de-DE",
+        "erased": False,
+    },
     "org.learnstream.credential.certificate.issued.v1": {
-        **LC, "certificate_id": U1, "attempt": 1, "score": 0.8, "issued_at": T0,
-        "expires_at": T0 + timedelta(days=365)},
+        **LC,
+        "certificate_id": U1,
+        "attempt": 1,
+        "score": 0.8,
+        "issued_at": T0,
+        "expires_at": T0 + timedelta(days=365),
+    },
     "org.learnstream.credential.certificate.revoked.v1": {
-        **LC, "certificate_id": U1, "reason": "grade_corrected", "revoked_at": T0},
+        **LC,
+        "certificate_id": U1,
+        "reason": "grade_corrected",
+        "revoked_at": T0,
+    },
     "org.learnstream.notification.notification.requested.v1": {
-        "notification_id": U1, "recipient_id": "mgr-1", "subject_learner_id": "l-1",
-        "course_id": "c-1", "kind": "CERTIFICATE_ISSUED", "channel": "WEBHOOK",
-        "payload_json": '{"score": 0.8}'},
+        "notification_id": U1,
+        "recipient_id": "mgr-1",
+        "subject_learner_id": "l-1",
+        "course_id": "c-1",
+        "kind": "CERTIFICATE_ISSUED",
+        "channel": "WEBHOOK",
+        "payload_json": '{"score": 0.8}',
+    },
     "org.learnstream.hr.sync.result.v1": {
-        **LC, "target": "WORKDAY", "completion_id": U1, "status": "SENT", "attempts": 1,
-        "remote_ref": "WD-9", "payload_hash": "ab" * 32},
+        **LC,
+        "target": "WORKDAY",
+        "completion_id": U1,
+        "status": "SENT",
+        "attempts": 1,
+        "remote_ref": "WD-9",
+        "payload_hash": "ab" * 32,
+    },
     "org.learnstream.hr.correction.required.v1": {
-        **LC, "target": "SAP", "certificate_id": U1, "reason": "CERTIFICATE_REVOKED",
-        "remote_ref": "SAP-7"},
-}  # fmt: skip
+        **LC,
+        "target": "SAP",
+        "certificate_id": U1,
+        "reason": "CERTIFICATE_REVOKED",
+        "remote_ref": "SAP-7",
+    },
+}
 
 
 def sample(event_name: str, **overrides: Any) -> Event:
@@ -329,39 +444,88 @@ GRADED = AssessmentGraded.EVENT_NAME
         (GRADED, {"learner_id": ""}, "learner_id: String should have at least 1 character"),
         (GRADED, {"learner_id": " l-1"}, "learner_id: must not have leading or trailing"),
         (GRADED, {"tenant_id": ""}, "envelope.tenant_id: String should have at least 1"),
-        (GRADED, {"occurred_at": datetime(2026, 1, 1)},
-         "envelope.occurred_at: Input should have timezone info"),
+        (
+            GRADED,
+            {"occurred_at": datetime(2026, 1, 1)},
+            "envelope.occurred_at: Input should have timezone info",
+        ),
         (GRADED, {"grade": "A"}, "grade: Extra inputs are not permitted"),
-        ("org.learnstream.learning.grade.corrected.v1", {"action": "UNKNOWN"},
-         "action: Input should be 'VOIDED' or 'CORRECTED' (got 'UNKNOWN')"),
-        ("org.learnstream.learning.grade.corrected.v1", {"action": "VOIDED"},
-         "new_score: must be null when action is VOIDED"),
-        ("org.learnstream.learning.progress.changed.v1", {"status": "unknown"},
-         "status: Input should be 'not_started', 'in_progress', 'completed' or 'overdue'"),
-        ("org.learnstream.learning.progress.changed.v1", {"percent": 100.5},
-         "percent: Input should be less than or equal to 100"),
-        ("org.learnstream.learning.progress.changed.v1", {"required_done": 5},
-         "required_done: must be <= required_total (got 5 > 4)"),
-        ("org.learnstream.learning.progress.changed.v1", {"best_scores": {"a-1": 8.0}},
-         "best_scores.a-1: Input should be less than or equal to 1"),
-        ("org.learnstream.learning.video.progressed.v1", {"position_seconds": 301.0},
-         "position_seconds: must be <= duration_seconds (got 301.0 > 300.0)"),
-        ("org.learnstream.learning.video.progressed.v1",
-         {"watched_segments": [{"start_seconds": 50.0, "end_seconds": 40.0}]},
-         "watched_segments.0.end_seconds: must be >= start_seconds (got 40.0 < 50.0)"),
-        (CoursePublished.EVENT_NAME, {"modules": [{"module_id": "m", "title": "M",
-          "required": True, "items": [{"item_id": "i", "kind": "UNKNOWN", "required": True}]}]},
-         "modules.0.items.0.kind: Input should be 'LESSON', 'VIDEO' or 'ASSESSMENT'"),
-        (CoursePublished.EVENT_NAME, {"prerequisites": ["c-1"]},
-         "prerequisites: must not contain the course itself"),
-        ("org.learnstream.learner.profile.changed.v1", {"erased": True},
-         "display_name: must be null when erased is true"),
-        ("org.learnstream.notification.notification.requested.v1", {"payload_json": "[1]"},
-         "payload_json: must be a JSON object string (got a list)"),
-        ("org.learnstream.hr.sync.result.v1", {"payload_hash": "xyz"},
-         "payload_hash: String should match pattern"),
+        (
+            "org.learnstream.learning.grade.corrected.v1",
+            {"action": "UNKNOWN"},
+            "action: Input should be 'VOIDED' or 'CORRECTED' (got 'UNKNOWN')",
+        ),
+        (
+            "org.learnstream.learning.grade.corrected.v1",
+            {"action": "VOIDED"},
+            "new_score: must be null when action is VOIDED",
+        ),
+        (
+            "org.learnstream.learning.progress.changed.v1",
+            {"status": "unknown"},
+            "status: Input should be 'not_started', 'in_progress', 'completed' or 'overdue'",
+        ),
+        (
+            "org.learnstream.learning.progress.changed.v1",
+            {"percent": 100.5},
+            "percent: Input should be less than or equal to 100",
+        ),
+        (
+            "org.learnstream.learning.progress.changed.v1",
+            {"required_done": 5},
+            "required_done: must be <= required_total (got 5 > 4)",
+        ),
+        (
+            "org.learnstream.learning.progress.changed.v1",
+            {"best_scores": {"a-1": 8.0}},
+            "best_scores.a-1: Input should be less than or equal to 1",
+        ),
+        (
+            "org.learnstream.learning.video.progressed.v1",
+            {"position_seconds": 301.0},
+            "position_seconds: must be <= duration_seconds (got 301.0 > 300.0)",
+        ),
+        (
+            "org.learnstream.learning.video.progressed.v1",
+            {"watched_segments": [{"start_seconds": 50.0, "end_seconds": 40.0}]},
+            "watched_segments.0.end_seconds: must be >= start_seconds (got 40.0 < 50.0)",
+        ),
+        (
+            CoursePublished.EVENT_NAME,
+            {
+                "modules": [
+                    {
+                        "module_id": "m",
+                        "title": "M",
+                        "required": True,
+                        "items": [{"item_id": "i", "kind": "UNKNOWN", "required": True}],
+                    }
+                ]
+            },
+            "modules.0.items.0.kind: Input should be 'LESSON', 'VIDEO' or 'ASSESSMENT'",
+        ),
+        (
+            CoursePublished.EVENT_NAME,
+            {"prerequisites": ["c-1"]},
+            "prerequisites: must not contain the course itself",
+        ),
+        (
+            "org.learnstream.learner.profile.changed.v1",
+            {"erased": True},
+            "display_name: must be null when erased is true",
+        ),
+        (
+            "org.learnstream.notification.notification.requested.v1",
+            {"payload_json": "[1]"},
+            "payload_json: must be a JSON object string (got a list)",
+        ),
+        (
+            "org.learnstream.hr.sync.result.v1",
+            {"payload_hash": "xyz"},
+            "payload_hash: String should match pattern",
+        ),
     ],
-)  # fmt: skip
+)
 def test_validation_error_names_field_and_rule(
     event_name: str, overrides: dict[str, Any], expected: str
 ) -> None:

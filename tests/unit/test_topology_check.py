@@ -39,7 +39,7 @@ def test_committed_topology_is_clean() -> None:
         ),
         (
             lambda t: t["topics"]["learning.progress"].update(partitions=4),
-            "agent certification: inputs have partition counts [4, 6]",
+            "agent notifications: inputs have partition counts [4, 6]",
         ),
         (
             lambda t: t["topics"]["learning.progress"].update(key="manager_id"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 17:08:38.658434
+Create Date: 2026-11-21 17:45:30.413978
 """
 
 from __future__ import annotations
@@ -48,14 +48,51 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_completions_learner_id"), "completions", ["learner_id"], unique=False)
     op.create_table(
-        "courses",
+        "course_daily_enrolments",
         sa.Column("course_id", sa.String(length=200), nullable=False),
-        sa.Column("tenant_id", sa.String(length=100), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("enrolments", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("course_id", "day", name=op.f("pk_course_daily_enrolments")),
+    )
+    op.create_index(
+        "ix_course_daily_enrolments_day", "course_daily_enrolments", ["day"], unique=False
+    )
+    op.create_table(
+        "course_versions",
+        sa.Column("course_id", sa.String(length=200), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("tenant_id", sa.String(length=100), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("rules", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("catalog", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("course_id", name=op.f("pk_courses")),
+        sa.PrimaryKeyConstraint("course_id", "version", name=op.f("pk_course_versions")),
+    )
+    op.create_table(
+        "due_alerts",
+        sa.Column("learner_id", sa.String(length=200), nullable=False),
+        sa.Column("course_id", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "raised_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.PrimaryKeyConstraint(
+            "learner_id", "course_id", "kind", "due_at", name=op.f("pk_due_alerts")
+        ),
+    )
+    op.create_table(
+        "learner_activity",
+        sa.Column("learner_id", sa.String(length=200), nullable=False),
+        sa.Column("tenant_id", sa.String(length=100), nullable=False),
+        sa.Column("last_activity_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("learner_id", name=op.f("pk_learner_activity")),
     )
     op.create_table(
         "learner_course_progress",
@@ -72,6 +109,7 @@ def upgrade() -> None:
         sa.Column("enrolled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column(
             "updated_at",
             sa.DateTime(timezone=True),
@@ -91,6 +129,28 @@ def upgrade() -> None:
         "learner_course_progress",
         ["status"],
         unique=False,
+    )
+    op.create_table(
+        "learner_daily_activity",
+        sa.Column("learner_id", sa.String(length=200), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("events", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("learner_id", "day", name=op.f("pk_learner_daily_activity")),
+    )
+    op.create_table(
+        "learner_grade_facts",
+        sa.Column("learner_id", sa.String(length=200), nullable=False),
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("course_id", sa.String(length=200), nullable=False),
+        sa.Column("assessment_id", sa.String(length=200), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("score", sa.Float(), nullable=True),
+        sa.Column("max_score", sa.Float(), nullable=True),
+        sa.Column("action", sa.String(length=20), nullable=True),
+        sa.Column("new_score", sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint("learner_id", "event_id", name=op.f("pk_learner_grade_facts")),
     )
     op.create_table(
         "notifications",
@@ -195,11 +255,18 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("consumer", "topic", "partition", name=op.f("pk_stream_offsets")),
     )
+    op.create_table(
+        "watermarks",
+        sa.Column("consumer", sa.String(length=100), nullable=False),
+        sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("consumer", name=op.f("pk_watermarks")),
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table("watermarks")
     op.drop_table("stream_offsets")
     op.drop_table("processed_events")
     op.drop_table("pair_state")
@@ -209,12 +276,18 @@ def downgrade() -> None:
     op.drop_table("org_chart")
     op.drop_index(op.f("ix_notifications_recipient_id"), table_name="notifications")
     op.drop_table("notifications")
+    op.drop_table("learner_grade_facts")
+    op.drop_table("learner_daily_activity")
     op.drop_index(op.f("ix_learner_course_progress_status"), table_name="learner_course_progress")
     op.drop_index(
         op.f("ix_learner_course_progress_course_id"), table_name="learner_course_progress"
     )
     op.drop_table("learner_course_progress")
-    op.drop_table("courses")
+    op.drop_table("learner_activity")
+    op.drop_table("due_alerts")
+    op.drop_table("course_versions")
+    op.drop_index("ix_course_daily_enrolments_day", table_name="course_daily_enrolments")
+    op.drop_table("course_daily_enrolments")
     op.drop_index(op.f("ix_completions_learner_id"), table_name="completions")
     op.drop_table("completions")
     op.drop_index(op.f("ix_certificates_learner_id"), table_name="certificates")

@@ -1,0 +1,61 @@
+"""Deterministic ids, shared by the simulator's oracle and the stream processors.
+
+Every derived id is a UUIDv5 in LEARNSTREAM_NS over a name fixed by docs/domain-rules.md, so a
+replay (or an independent implementation of the same rules) reproduces it exactly. The
+functions return the canonical lower-case string form, which is what the Avro `uuid` logical
+type carries on the wire.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+LEARNSTREAM_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://learnstream.org/ns")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+def v5(name: str) -> str:
+    """UUIDv5 of `name` in the learnstream namespace, as a string."""
+    return str(uuid.uuid5(LEARNSTREAM_NS, name))
+
+
+def epoch_ms(value: datetime | int) -> int:
+    """UTC epoch milliseconds of an aware datetime (exact integer arithmetic, no float)."""
+    if isinstance(value, int):
+        return value
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: learnstream times are UTC-aware")
+    return (value - _EPOCH) // _ONE_MS
+
+
+def from_epoch_ms(ms: int) -> datetime:
+    """The aware UTC datetime of epoch milliseconds (inverse of epoch_ms)."""
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def completion_id(tenant_id: str, learner_id: str, course_id: str, attempt: int) -> str:
+    return v5(f"completion:{tenant_id}:{learner_id}:{course_id}:{attempt}")
+
+
+def certificate_id(tenant_id: str, learner_id: str, course_id: str, attempt: int) -> str:
+    return v5(f"certificate:{tenant_id}:{learner_id}:{course_id}:{attempt}")
+
+
+def due_cause_id(learner_id: str, course_id: str, due_at: datetime | int) -> str:
+    """The cause id of OVERDUE and AT_RISK notifications: `{learner}:{course}:{due_at ms}`."""
+    return f"{learner_id}:{course_id}:{epoch_ms(due_at)}"
+
+
+def notification_id(kind: str, cause_id: str, recipient_id: str) -> str:
+    """`kind` is the NotificationKind symbol (CERTIFICATE_ISSUED, COURSE_COMPLETED, ...);
+    `cause_id` the certificate id, the completion id or due_cause_id(...)."""
+    return v5(f"notification:{kind}:{cause_id}:{recipient_id}")
+
+
+def derived_event_id(event_type: str, cause_event_id: str | uuid.UUID) -> str:
+    """envelope.event_id of a derived event; `event_type` is the full event name
+    (e.g. org.learnstream.learning.course.completed.v1) and the cause is its envelope.event_id."""
+    return v5(f"event:{event_type}:{cause_event_id}")

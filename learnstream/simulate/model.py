@@ -1,0 +1,117 @@
+"""The simulator's building blocks: event names, SimEvent, and the draft events journeys emit.
+
+A journey emits *drafts* (event name, key, event time, body). The generator later fixes their
+final times (unique per learner) and delivery order, then turns each into a SimEvent whose
+record carries a full envelope. Event ids are UUIDv5 of (tenant, seed, sequence), assigned at
+creation, so a draft can be named as the cause of a later draft before either is final.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from learnstream.ids import LEARNSTREAM_NS
+
+COURSE_PUBLISHED = "org.learnstream.catalog.course.published.v1"
+EMPLOYMENT_CHANGED = "org.learnstream.org.employment.changed.v1"
+PROFILE_CHANGED = "org.learnstream.learner.profile.changed.v1"
+ENROLLMENT_CREATED = "org.learnstream.learning.enrollment.created.v1"
+ENROLLMENT_CANCELLED = "org.learnstream.learning.enrollment.cancelled.v1"
+LESSON_COMPLETED = "org.learnstream.learning.lesson.completed.v1"
+MODULE_COMPLETED = "org.learnstream.learning.module.completed.v1"
+VIDEO_PROGRESSED = "org.learnstream.learning.video.progressed.v1"
+ASSESSMENT_SUBMITTED = "org.learnstream.learning.assessment.submitted.v1"
+ASSESSMENT_GRADED = "org.learnstream.learning.assessment.graded.v1"
+GRADE_CORRECTED = "org.learnstream.learning.grade.corrected.v1"
+
+ACTIVITY_EVENTS = (
+    ENROLLMENT_CREATED,
+    ENROLLMENT_CANCELLED,
+    LESSON_COMPLETED,
+    MODULE_COMPLETED,
+    VIDEO_PROGRESSED,
+    ASSESSMENT_SUBMITTED,
+    ASSESSMENT_GRADED,
+    GRADE_CORRECTED,
+)
+
+SECOND_MS = 1000
+MINUTE_MS = 60 * SECOND_MS
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+
+@dataclass(frozen=True)
+class SimEvent:
+    """One generated event: `record` is Avro-shaped, ready for AvroSerde.encode(event_name, …).
+
+    Equal SimEvents (same event_id and content) in one list are a client's re-send."""
+
+    event_name: str
+    key: str
+    record: dict[str, Any]
+
+    @property
+    def event_id(self) -> str:
+        return str(self.record["envelope"]["event_id"])
+
+
+@dataclass
+class Draft:
+    """An event before its envelope exists. `t` is event time (UTC ms); `delivered` is the
+    position in the published order (== t unless the event is delivered late)."""
+
+    seq: int
+    event_id: uuid.UUID
+    event_name: str
+    key: str
+    t: int
+    body: dict[str, Any]
+    source: str
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    late_by: int = 0  # ms the delivery lags the event time (0 = on time)
+    fixed_time: bool = False  # catalog/org events: never nudged by the per-learner uniqueness pass
+    duplicates: list[int] = field(default_factory=list)  # delivery times of exact re-sends
+
+
+class Emitter:
+    """Allocates sequence numbers and event ids and collects every draft."""
+
+    def __init__(self, seed: int, tenant_id: str) -> None:
+        self.seed = seed
+        self.tenant_id = tenant_id
+        self.drafts: list[Draft] = []
+
+    def event_id(self, seq: int) -> uuid.UUID:
+        return uuid.uuid5(LEARNSTREAM_NS, f"sim:{self.tenant_id}:{self.seed}:{seq}")
+
+    def emit(
+        self,
+        event_name: str,
+        key: str,
+        t: int,
+        body: dict[str, Any],
+        *,
+        source: str,
+        correlation_id: str | None = None,
+        cause: Draft | None = None,
+        fixed_time: bool = False,
+    ) -> Draft:
+        seq = len(self.drafts)
+        draft = Draft(
+            seq=seq,
+            event_id=self.event_id(seq),
+            event_name=event_name,
+            key=key,
+            t=t,
+            body=body,
+            source=source,
+            correlation_id=correlation_id,
+            causation_id=str(cause.event_id) if cause is not None else None,
+            fixed_time=fixed_time,
+        )
+        self.drafts.append(draft)
+        return draft

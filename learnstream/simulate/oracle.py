@@ -1,0 +1,228 @@
+"""The oracle: docs/domain-rules.md as a plain fold over the events, in event time.
+
+    oracle = compute_oracle(events)            # as_of = the last event time
+    oracle.to_json()                           # layout: see learnstream/simulate/oracle_model.py
+
+How the fold reads the rules (where the page leaves room, this is the reading, and the
+simulator never generates data whose outcome depends on another reading):
+
+* De-duplication keeps the first occurrence of each envelope.event_id; events after `as_of`
+  are left out. The rest are applied in (occurred_at, event_id) order, so delivery order
+  (late events, re-sends) cannot change the result.
+* After every learning event the pair is re-evaluated against the newest catalog version seen so
+  far; a catalog version re-evaluates every pair of its course. A pair becoming completed starts a
+  completion (and its certificate) at that event's time; a completed pair that stops being
+  completed has its certificate revoked at that event's time.
+* A correction applies to its grade whenever the grade is known, in event-time order among the
+  corrections of the same (assessment, attempt); `VOIDED` is final. `CORRECTED` without
+  new_passed recomputes against the grade's own pass_mark and max_score.
+* Video coverage: union of the segments clipped to [0, duration], done when
+  `covered >= 0.9 * duration` (latest duration by event time).
+* Sums are math.fsum, so they do not depend on the order of the terms.
+* Status, due dates (the newest catalog's due_days), certificate expiry and the OVERDUE and
+  AT_RISK notifications are what holds *at `as_of`*: a pair that was overdue earlier but is
+  completed at `as_of` owes no OVERDUE. A pair without an active enrolment (cancelled, or never
+  enrolled) is never overdue. AT_RISK is read literally, without an exception for cancelled
+  pairs; the simulator only cancels pairs without a due date or after it, where both readings
+  agree.
+* Org snapshots are looked up over every snapshot known at `as_of` (greatest effective_at <= T,
+  ties by event time, then event_id). HR records need an ACTIVE snapshot at completed_at.
+
+This module must stay independent of streams/: the stream processors are tested against it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from learnstream import ids
+from learnstream.ids import epoch_ms, from_epoch_ms
+from learnstream.simulate.model import DAY_MS, SimEvent
+from learnstream.simulate.oracle_fold import Fold, event_time
+from learnstream.simulate.oracle_model import (
+    CertificateRow,
+    CompletionRow,
+    HrCorrectionRow,
+    HrRecordRow,
+    NotificationRow,
+    Oracle,
+    ProgressRow,
+)
+from learnstream.simulate.oracle_state import Completion, Pair
+
+AT_RISK_WINDOW_MS = 7 * DAY_MS
+AT_RISK_PERCENT = 50.0
+
+
+def _dedupe(events: Iterable[SimEvent]) -> tuple[list[SimEvent], int]:
+    seen: set[str] = set()
+    unique: list[SimEvent] = []
+    total = 0
+    for event in events:
+        total += 1
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            unique.append(event)
+    return unique, total
+
+
+def compute_oracle(
+    events: Iterable[SimEvent], as_of: datetime | None = None, seed: int | None = None
+) -> Oracle:
+    """Fold the events into what docs/domain-rules.md says must exist as of `as_of`
+    (default: the last event time)."""
+    unique, total = _dedupe(events)
+    as_of_ms = (
+        epoch_ms(as_of) if as_of is not None else max((event_time(e) for e in unique), default=0)
+    )
+    kept = sorted(
+        (e for e in unique if event_time(e) <= as_of_ms), key=lambda e: (event_time(e), e.event_id)
+    )
+    fold = Fold()
+    for event in kept:
+        fold.apply(event)
+    oracle = _results(fold, as_of_ms, seed)
+    oracle.counts = {
+        "events": total,
+        "unique_events": len(unique),
+        "duplicates": total - len(unique),
+        "after_as_of": len(unique) - len(kept),
+        "by_type": dict(sorted(Counter(e.event_name for e in kept).items())),
+        "learners": len(fold.learners),
+        "courses": len(fold.catalogs),
+        **_summary(oracle),
+    }
+    return oracle
+
+
+def _results(fold: Fold, as_of: int, seed: int | None) -> Oracle:
+    oracle = Oracle(as_of=from_epoch_ms(as_of), seed=seed, counts={})
+    notes: list[NotificationRow] = []
+
+    def notify(kind: str, cause: str, recipient: str | None, pair: Pair) -> None:
+        if recipient is not None:
+            notes.append(
+                NotificationRow(
+                    ids.notification_id(kind, cause, recipient),
+                    kind,
+                    recipient,
+                    pair.learner_id,
+                    pair.course_id,
+                )
+            )
+
+    for key in sorted(fold.pairs):
+        pair = fold.pairs[key]
+        catalog = fold.catalogs.get(pair.course_id)
+        done, total = pair.required_done(catalog)
+        percent = round(100 * done / total, 1) if total else 0.0
+        due = pair.due_at(catalog)
+        if pair.completed:
+            status = "completed"
+        elif pair.active() and due is not None and due < as_of:
+            status = "overdue"
+        else:
+            status = "in_progress" if pair.last_activity is not None else "not_started"
+        oracle.progress.append(
+            ProgressRow(
+                pair.learner_id,
+                pair.course_id,
+                status,
+                done,
+                total,
+                percent,
+                pair.best_scores(),
+                pair.time_spent(),
+                _dt(pair.last_activity),
+                _dt(due),
+            )
+        )
+        if due is not None:
+            cause = ids.due_cause_id(pair.learner_id, pair.course_id, due)
+            if status == "overdue":
+                notify("OVERDUE", cause, fold.manager_at(pair.learner_id, due), pair)
+            at_risk_from = due - AT_RISK_WINDOW_MS
+            if not pair.completed and at_risk_from <= as_of < due and percent < AT_RISK_PERCENT:
+                notify("AT_RISK", cause, fold.manager_at(pair.learner_id, at_risk_from), pair)
+        for c in pair.completions:
+            _completion_rows(fold, oracle, pair, c, as_of)
+            manager = fold.manager_at(pair.learner_id, c.completed_at)
+            notify("COURSE_COMPLETED", c.completion_id, manager, pair)
+            notify("CERTIFICATE_ISSUED", c.certificate_id, manager, pair)
+    oracle.notifications = sorted(
+        notes, key=lambda n: (n.subject_learner_id, n.course_id, n.kind, n.recipient_id)
+    )
+    oracle.hr_records.sort(key=lambda r: (r.learner_id, r.course_id, r.completion_id, r.target))
+    oracle.hr_corrections.sort(
+        key=lambda r: (r.learner_id, r.course_id, r.certificate_id, r.target)
+    )
+    return oracle
+
+
+def _completion_rows(fold: Fold, oracle: Oracle, pair: Pair, c: Completion, as_of: int) -> None:
+    oracle.completions.append(
+        CompletionRow(
+            c.completion_id,
+            pair.learner_id,
+            pair.course_id,
+            c.attempt,
+            from_epoch_ms(c.completed_at),
+            c.score,
+            c.course_version,
+            c.time_spent,
+        )
+    )
+    oracle.certificates.append(
+        CertificateRow(
+            c.certificate_id,
+            pair.learner_id,
+            pair.course_id,
+            c.attempt,
+            from_epoch_ms(c.completed_at),
+            _dt(c.expires_at),
+            c.revoked_at is not None,
+            _dt(c.revoked_at),
+            c.expires_at is not None and c.expires_at < as_of,
+        )
+    )
+    timeline = fold.org.get(pair.learner_id)
+    snap = timeline.at(c.completed_at) if timeline is not None else None
+    if snap is None or snap.status != "ACTIVE":
+        return  # no employment (or terminated) at completion: no HR system is owed anything
+    for target, hr_user_id in (("WORKDAY", snap.hr_worker_id), ("SAP", snap.sap_user_id)):
+        if hr_user_id:
+            oracle.hr_records.append(
+                HrRecordRow(target, hr_user_id, pair.learner_id, pair.course_id, c.completion_id)
+            )
+    if c.revoked_at is not None and snap.sap_user_id:  # SAP records cannot be updated
+        oracle.hr_corrections.append(
+            HrCorrectionRow(
+                "SAP",
+                snap.sap_user_id,
+                pair.learner_id,
+                pair.course_id,
+                c.certificate_id,
+                c.completion_id,
+            )
+        )
+
+
+def _dt(ms: int | None) -> datetime | None:
+    return None if ms is None else from_epoch_ms(ms)
+
+
+def _summary(oracle: Oracle) -> dict[str, Any]:
+    return {
+        "pairs": len(oracle.progress),
+        "status": dict(sorted(Counter(p.status for p in oracle.progress).items())),
+        "completions": len(oracle.completions),
+        "certificates": len(oracle.certificates),
+        "revoked": sum(c.revoked for c in oracle.certificates),
+        "expired": sum(c.expired for c in oracle.certificates),
+        "notifications": dict(sorted(Counter(n.kind for n in oracle.notifications).items())),
+        "hr_records": dict(sorted(Counter(r.target for r in oracle.hr_records).items())),
+        "hr_corrections": len(oracle.hr_corrections),
+    }

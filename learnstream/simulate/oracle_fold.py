@@ -1,0 +1,166 @@
+"""The oracle's fold: applies one event at a time (in event-time order) to the catalog, the
+org chart and the learner × course pairs, starting a completion or revoking a certificate at the
+event that changes whether a pair is completed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from learnstream import ids
+from learnstream.ids import epoch_ms
+from learnstream.simulate.model import (
+    ASSESSMENT_GRADED,
+    ASSESSMENT_SUBMITTED,
+    COURSE_PUBLISHED,
+    DAY_MS,
+    EMPLOYMENT_CHANGED,
+    ENROLLMENT_CANCELLED,
+    ENROLLMENT_CREATED,
+    GRADE_CORRECTED,
+    LESSON_COMPLETED,
+    MODULE_COMPLETED,
+    VIDEO_PROGRESSED,
+    SimEvent,
+)
+from learnstream.simulate.oracle_state import (
+    CatalogVersion,
+    Completion,
+    Correction,
+    Grade,
+    OrgTimeline,
+    Pair,
+    Snapshot,
+    Video,
+)
+
+LEARNING_EVENTS = {
+    ENROLLMENT_CREATED,
+    ENROLLMENT_CANCELLED,
+    LESSON_COMPLETED,
+    MODULE_COMPLETED,
+    VIDEO_PROGRESSED,
+    ASSESSMENT_SUBMITTED,
+    ASSESSMENT_GRADED,
+    GRADE_CORRECTED,
+}
+ACTIVITY = LEARNING_EVENTS - {ENROLLMENT_CREATED, ENROLLMENT_CANCELLED}  # last_activity_at
+
+
+def event_time(event: SimEvent) -> int:
+    return epoch_ms(event.record["envelope"]["occurred_at"])
+
+
+def _opt_ms(value: datetime | int | None) -> int | None:
+    return None if value is None else epoch_ms(value)
+
+
+class Fold:
+    """The state after applying events one by one, in event-time order."""
+
+    def __init__(self) -> None:
+        self.catalogs: dict[str, CatalogVersion] = {}
+        self.pairs: dict[tuple[str, str], Pair] = {}
+        self.by_course: dict[str, list[Pair]] = {}
+        self.org: dict[str, OrgTimeline] = {}
+        self.learners: set[str] = set()
+
+    def apply(self, event: SimEvent) -> None:
+        name, rec, t = event.event_name, event.record, event_time(event)
+        if name == COURSE_PUBLISHED:
+            current = self.catalogs.get(rec["course_id"])
+            if current is None or rec["version"] > current.version:
+                self.catalogs[rec["course_id"]] = CatalogVersion.from_record(rec)
+                for pair in self.by_course.get(rec["course_id"], []):
+                    self._evaluate(pair, t)
+        elif name == EMPLOYMENT_CHANGED:
+            self.learners.add(rec["learner_id"])
+            self.org.setdefault(rec["learner_id"], OrgTimeline()).add(
+                Snapshot(
+                    epoch_ms(rec["effective_at"]),
+                    t,
+                    event.event_id,
+                    rec.get("manager_id"),
+                    rec["employment_status"],
+                    rec.get("hr_worker_id"),
+                    rec.get("sap_user_id"),
+                )
+            )
+        elif name in LEARNING_EVENTS:
+            pair = self._pair(rec["envelope"]["tenant_id"], rec["learner_id"], rec["course_id"])
+            self._learn(pair, name, rec, t)
+            if name in ACTIVITY:
+                pair.last_activity = t if pair.last_activity is None else max(pair.last_activity, t)
+            self._evaluate(pair, t)
+        elif "learner_id" in rec:
+            self.learners.add(rec["learner_id"])
+
+    def _pair(self, tenant_id: str, learner_id: str, course_id: str) -> Pair:
+        pair = self.pairs.get((learner_id, course_id))
+        if pair is None:
+            pair = self.pairs[(learner_id, course_id)] = Pair(tenant_id, learner_id, course_id)
+            self.by_course.setdefault(course_id, []).append(pair)
+            self.learners.add(learner_id)
+        return pair
+
+    @staticmethod
+    def _learn(pair: Pair, name: str, rec: dict[str, Any], t: int) -> None:
+        if name == ENROLLMENT_CREATED:
+            pair.created_at, pair.explicit_due = t, _opt_ms(rec.get("due_at"))
+        elif name == ENROLLMENT_CANCELLED:
+            pair.cancelled_at = t
+        elif name == LESSON_COMPLETED:
+            pair.lessons.add(rec["lesson_id"])
+            pair.spent.append(rec.get("time_spent_seconds") or 0.0)
+        elif name == MODULE_COMPLETED:
+            pair.modules.add(rec["module_id"])
+        elif name == VIDEO_PROGRESSED:
+            video = pair.videos.setdefault(rec["video_id"], Video())
+            video.duration = float(rec["duration_seconds"])
+            for seg in rec.get("watched_segments", []):
+                start, end = float(seg["start_seconds"]), float(seg["end_seconds"])
+                video.segments.append((start, end))
+                pair.spent.append(max(0.0, end - start))
+        elif name == ASSESSMENT_SUBMITTED:
+            pair.spent.append(rec.get("time_spent_seconds") or 0.0)
+        elif name == ASSESSMENT_GRADED:
+            pair.grades[(rec["assessment_id"], rec["attempt"])] = Grade(
+                float(rec["score"]),
+                float(rec["max_score"]),
+                float(rec["pass_mark"]),
+                bool(rec["passed"]),
+            )
+        elif name == GRADE_CORRECTED:
+            pair.corrections.setdefault((rec["assessment_id"], rec["attempt"]), []).append(
+                Correction(rec["action"], rec.get("new_score"), rec.get("new_passed"))
+            )
+
+    def _evaluate(self, pair: Pair, t: int) -> None:
+        catalog = self.catalogs.get(pair.course_id)
+        done, total = pair.required_done(catalog)
+        complete = total > 0 and done == total
+        if complete and not pair.completed and catalog is not None:
+            attempt = len(pair.completions) + 1
+            key = (pair.tenant_id, pair.learner_id, pair.course_id, attempt)
+            validity = catalog.validity_days
+            pair.completions.append(
+                Completion(
+                    attempt=attempt,
+                    completion_id=ids.completion_id(*key),
+                    certificate_id=ids.certificate_id(*key),
+                    completed_at=t,
+                    score=pair.course_score(catalog),
+                    course_version=catalog.version,
+                    time_spent=pair.time_spent(),
+                    expires_at=None if validity is None else t + validity * DAY_MS,
+                )
+            )
+        elif pair.completed and not complete:
+            last = pair.completions[-1]
+            if last.revoked_at is None:
+                last.revoked_at = t
+        pair.completed = complete
+
+    def manager_at(self, learner_id: str, t: int) -> str | None:
+        timeline = self.org.get(learner_id)
+        return None if timeline is None else timeline.manager_at(t)

@@ -1,0 +1,139 @@
+"""Certification agent: completions → certificates issued exactly once; un-completions →
+revocations. Certificate ids are UUIDv5 of (tenant, learner, course, attempt)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from learnstream import ids
+from learnstream.settings import Settings
+from streams.derive import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, COURSE_COMPLETED, derived
+from streams.rules.progress import DAY_MS
+from streams.runtime.records import Event, Outbound
+from streams.validation import validate_event
+
+OUTPUT_TOPIC = "credential.certificate"
+PROGRESS_CHANGED = "org.learnstream.learning.progress.changed.v1"
+NO_ASSESSMENT_SCORE = 1.0  # a course without assessments certifies completion, not a score
+
+
+def header(event: Event, name: str) -> str | None:
+    for key, value in event.source.headers:
+        if key == name:
+            return value.decode()
+    return None
+
+
+class CertificationHandler:
+    consumer = "certification"
+
+    def validate(self, event: Event) -> None:
+        validate_event(event.name, event.record)
+
+    def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
+        out: list[Outbound] = []
+        for event in events:
+            if event.name == COURSE_COMPLETED:
+                out += self._issue(conn, event)
+            elif event.name == PROGRESS_CHANGED and header(event, "ls-transition") == "uncompleted":
+                out += self._revoke(conn, event)
+        return out
+
+    def _issue(self, conn: psycopg.Connection, event: Event) -> list[Outbound]:
+        r = event.record
+        learner, course, attempt = r["learner_id"], r["course_id"], r["attempt"]
+        certificate_id = ids.certificate_id(event.tenant_id, learner, course, attempt)
+        issued_ms = ids.epoch_ms(r["completed_at"])
+        validity = self._validity_days(conn, course, r.get("course_version"))
+        expires_ms = None if validity is None else issued_ms + validity * DAY_MS
+        score = r["score"] if r["score"] is not None else NO_ASSESSMENT_SCORE
+        inserted = conn.execute(
+            "INSERT INTO certificates (certificate_id, learner_id, course_id, tenant_id, attempt, "
+            "score, issued_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING certificate_id",
+            (
+                certificate_id,
+                learner,
+                course,
+                event.tenant_id,
+                attempt,
+                score,
+                ids.from_epoch_ms(issued_ms),
+                _ts(expires_ms),
+            ),
+        ).fetchone()
+        if inserted is None:
+            return []  # issued before: a replay or a redelivery must not issue twice
+        return [
+            derived(
+                OUTPUT_TOPIC,
+                CERTIFICATE_ISSUED,
+                learner,
+                tenant_id=event.tenant_id,
+                cause=event.event_id,
+                at_ms=issued_ms,
+                correlation_id=str(r["completion_id"]),
+                fields={
+                    "certificate_id": certificate_id,
+                    "learner_id": learner,
+                    "course_id": course,
+                    "attempt": attempt,
+                    "score": score,
+                    "issued_at": ids.from_epoch_ms(issued_ms),
+                    "expires_at": _ts(expires_ms),
+                },
+            )
+        ]
+
+    def _revoke(self, conn: psycopg.Connection, event: Event) -> list[Outbound]:
+        r = event.record
+        learner, course = r["learner_id"], r["course_id"]
+        attempt = int(header(event, "ls-attempt") or 0)
+        certificate_id = ids.certificate_id(event.tenant_id, learner, course, attempt)
+        reason = header(event, "ls-reason") or "grade_corrected"
+        revoked_ms = ids.epoch_ms(event.occurred_at)
+        updated = conn.execute(
+            "UPDATE certificates SET revoked_at = %s, revoke_reason = %s "
+            "WHERE certificate_id = %s AND revoked_at IS NULL RETURNING certificate_id",
+            (ids.from_epoch_ms(revoked_ms), reason, certificate_id),
+        ).fetchone()
+        if updated is None:
+            return []
+        return [
+            derived(
+                OUTPUT_TOPIC,
+                CERTIFICATE_REVOKED,
+                learner,
+                tenant_id=event.tenant_id,
+                cause=event.event_id,
+                at_ms=revoked_ms,
+                fields={
+                    "certificate_id": certificate_id,
+                    "learner_id": learner,
+                    "course_id": course,
+                    "reason": reason,
+                    "revoked_at": ids.from_epoch_ms(revoked_ms),
+                },
+            )
+        ]
+
+    @staticmethod
+    def _validity_days(conn: psycopg.Connection, course: str, version: int | None) -> int | None:
+        row = conn.execute(
+            "SELECT rules FROM course_versions WHERE course_id = %s AND version = %s",
+            (course, version),
+        ).fetchone()
+        rules: dict[str, Any] = row[0] if row else {}
+        value = rules.get("validity_days")
+        return None if value is None else int(value)
+
+
+def _ts(ms: int | None) -> Any:
+    return None if ms is None else ids.from_epoch_ms(ms)
+
+
+def build_handler(settings: Settings) -> CertificationHandler:
+    del settings
+    return CertificationHandler()

@@ -1,0 +1,165 @@
+"""Features agent: learning activity → per-learner rolling features and course popularity.
+
+Postgres holds the state (sinks/feature_tables.py, via streams/features_store.py); Redis holds
+a cache of the features, recomputed from that state and overwritten whole, for the read API
+and the recommender.
+
+Redis layout (prefix `learnstream:` by default, configurable for tests):
+* `{prefix}features:{learner_id}`    HASH, one field per LearnerFeatures field (None = absent,
+                                      mastery = JSON object), TTL 30 days;
+* `{prefix}popularity`                ZSET course_id → enrolments in the last 30 days;
+* `{prefix}popularity:completions`   HASH course_id → completed pairs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import psycopg
+import redis
+
+from learnstream import ids
+from learnstream.settings import Settings
+from streams.features_store import (
+    CANCELLED,
+    CONSUMER,
+    ENGAGEMENT,
+    ENROLLED,
+    advance_watermark,
+    compute_features,
+    compute_popularity,
+    read_watermark,
+    record_events,
+)
+from streams.rules.features import CoursePopularity, LearnerFeatures
+from streams.runtime.errors import InvalidContent
+from streams.runtime.records import Event, Outbound
+from streams.validation import validate_event
+
+KEY_PREFIX = "learnstream:"
+FEATURES_TTL_S = 30 * 86_400
+REBUILD_CHUNK = 500
+
+KNOWN = ENGAGEMENT | {ENROLLED, CANCELLED}
+
+
+class FeaturesHandler:
+    consumer = CONSUMER
+
+    def __init__(self, redis_client: redis.Redis, key_prefix: str = KEY_PREFIX) -> None:
+        self.redis = redis_client  # one client (and its pool) for every batch
+        self.prefix = key_prefix
+
+    def validate(self, event: Event) -> None:
+        if event.name not in KNOWN:
+            raise InvalidContent(f"{event.name} is not a learning activity event")
+        validate_event(event.name, event.record)
+
+    def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
+        if not events:
+            return []
+        record_events(conn, events)
+        as_of = advance_watermark(conn, max(ids.epoch_ms(e.occurred_at) for e in events))
+        learners = sorted({e.record["learner_id"] for e in events})
+        # Redis is written here, before the batch commits. That is safe because every write
+        # is an overwrite derived from Postgres state: if the transaction rolls back, the
+        # replayed batch (or the next one, or `rebuild`) writes the same keys again. A
+        # transient Redis error propagates so the runtime retries the whole batch.
+        write_redis(
+            self.redis,
+            self.prefix,
+            compute_features(conn, learners, as_of),
+            compute_popularity(conn, as_of),
+        )
+        return []
+
+    def rebuild(self, conn: psycopg.Connection, as_of: int | None = None) -> int:
+        """Rewrite the whole Redis cache from Postgres (after a Redis loss or a TTL expiry)."""
+        clock = as_of if as_of is not None else read_watermark(conn)
+        if clock is None:
+            return 0
+        learners = [r[0] for r in conn.execute("SELECT learner_id FROM learner_activity")]
+        learners.sort()
+        write_redis(self.redis, self.prefix, [], compute_popularity(conn, clock))
+        for start in range(0, len(learners), REBUILD_CHUNK):
+            chunk = learners[start : start + REBUILD_CHUNK]
+            write_redis(self.redis, self.prefix, compute_features(conn, chunk, clock), None)
+        return len(learners)
+
+
+def build_handler(settings: Settings, key_prefix: str = KEY_PREFIX) -> FeaturesHandler:
+    client = redis.Redis.from_url(settings.redis_address, decode_responses=True)
+    return FeaturesHandler(client, key_prefix)
+
+
+# --- Redis: the cache ------------------------------------------------------------------------
+def features_key(prefix: str, learner_id: str) -> str:
+    return f"{prefix}features:{learner_id}"
+
+
+def popularity_keys(prefix: str) -> tuple[str, str]:
+    return f"{prefix}popularity", f"{prefix}popularity:completions"
+
+
+def encode_features(features: LearnerFeatures) -> dict[str | bytes, str | bytes | int | float]:
+    return {
+        name: json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
+        for name, value in asdict(features).items()
+        if value is not None
+    }
+
+
+def decode_features(raw: Mapping[Any, Any]) -> LearnerFeatures | None:
+    """None when the hash is missing or not in this layout (then the caller recomputes)."""
+    data = {_text(k): _text(v) for k, v in raw.items()}
+
+    def opt(name: str, kind: type) -> Any:
+        return None if name not in data else kind(data[name])
+
+    try:
+        return LearnerFeatures(
+            learner_id=data["learner_id"],
+            as_of=int(data["as_of"]),
+            events_per_day_7d=float(data["events_per_day_7d"]),
+            events_per_day_30d=float(data["events_per_day_30d"]),
+            last_activity_at=opt("last_activity_at", int),
+            days_since_last_activity=opt("days_since_last_activity", float),
+            enrolled_courses=int(data["enrolled_courses"]),
+            completed_courses=int(data["completed_courses"]),
+            completion_rate=opt("completion_rate", float),
+            graded_attempts=int(data["graded_attempts"]),
+            mean_score=opt("mean_score", float),
+            mastery={k: float(v) for k, v in json.loads(data.get("mastery", "{}")).items()},
+        )
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def write_redis(
+    client: redis.Redis,
+    prefix: str,
+    features: Sequence[LearnerFeatures],
+    popularity: Mapping[str, CoursePopularity] | None,
+) -> None:
+    """One MULTI/EXEC: readers never see a half-written hash or an emptied ranking. DEL before
+    HSET so a field that became None (e.g. every grade voided) does not linger."""
+    pipe = client.pipeline(transaction=True)
+    for f in features:
+        key = features_key(prefix, f.learner_id)
+        pipe.delete(key)
+        pipe.hset(key, mapping=encode_features(f))
+        pipe.expire(key, FEATURES_TTL_S)
+    if popularity is not None:
+        ranking, completions = popularity_keys(prefix)
+        pipe.delete(ranking, completions)
+        if popularity:
+            pipe.zadd(ranking, {c: p.enrolments_30d for c, p in popularity.items()})
+            pipe.hset(completions, mapping={c: p.completions for c, p in popularity.items()})
+    pipe.execute()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

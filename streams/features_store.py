@@ -1,0 +1,213 @@
+"""Postgres state of the features agent (sinks/feature_tables.py): folding a batch in, and
+computing features and course popularity back out of it with the pure rules."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import psycopg
+
+from learnstream import ids
+from streams.rules import features as rules
+from streams.rules.features import CoursePopularity, GradeFact, LearnerFeatures, PairStatus
+from streams.runtime.records import Event
+
+CONSUMER = "features"
+_LEARNING = "org.learnstream.learning."
+ENROLLED = f"{_LEARNING}enrollment.created.v1"
+CANCELLED = f"{_LEARNING}enrollment.cancelled.v1"
+GRADED = f"{_LEARNING}assessment.graded.v1"
+CORRECTED = f"{_LEARNING}grade.corrected.v1"
+# What counts as activity is what docs/domain-rules.md counts for last_activity_at: enrolling
+# or cancelling is not engagement.
+ENGAGEMENT = {
+    f"{_LEARNING}{name}.v1"
+    for name in (
+        "lesson.completed",
+        "module.completed",
+        "video.progressed",
+        "assessment.submitted",
+        "assessment.graded",
+        "grade.corrected",
+    )
+}
+_EPOCH_DAY = date(1970, 1, 1)
+
+
+# --- batch in ---------------------------------------------------------------------------------
+def day_date(day: int) -> date:
+    return _EPOCH_DAY + timedelta(days=day)
+
+
+def record_events(conn: psycopg.Connection, events: Iterable[Event]) -> None:
+    """Fold the batch into the agent's tables. The counters are incremented (`+=`), which is
+    not idempotent by itself: it is safe because the runtime applies each event once per
+    consumer (processed_events and offsets commit in this same transaction)."""
+    daily: Counter[tuple[str, date]] = Counter()
+    enrolments: Counter[tuple[str, date]] = Counter()
+    learners: dict[str, tuple[str, Any]] = {}
+    grades: list[tuple[Any, ...]] = []
+    for event in events:
+        r, t = event.record, ids.epoch_ms(event.occurred_at)
+        learner = r["learner_id"]
+        last = learners.get(learner, (event.tenant_id, None))[1]
+        if event.name in ENGAGEMENT:
+            daily[(learner, day_date(rules.day_of(t)))] += 1
+            last = event.occurred_at if last is None else max(last, event.occurred_at)
+        learners[learner] = (event.tenant_id, last)
+        if event.name == ENROLLED:
+            enrolments[(r["course_id"], day_date(rules.day_of(t)))] += 1
+        elif event.name in (GRADED, CORRECTED):
+            kind = "graded" if event.name == GRADED else "corrected"
+            values = [r.get(f) for f in ("score", "max_score", "action", "new_score")]
+            grades.append(
+                (
+                    learner,
+                    event.event_id,
+                    kind,
+                    r["course_id"],
+                    r["assessment_id"],
+                    r["attempt"],
+                    event.occurred_at,
+                    *values,
+                )
+            )
+    with conn.cursor() as cur:
+        # sorted rows: concurrent batches (other partitions) lock shared course rows in order
+        cur.executemany(
+            "INSERT INTO learner_activity (learner_id, tenant_id, last_activity_at) "
+            "VALUES (%s, %s, %s) ON CONFLICT (learner_id) DO UPDATE SET "
+            "tenant_id = EXCLUDED.tenant_id, last_activity_at = "
+            "GREATEST(learner_activity.last_activity_at, EXCLUDED.last_activity_at), "
+            "updated_at = now()",
+            [(learner, *learners[learner]) for learner in sorted(learners)],
+        )
+        cur.executemany(
+            "INSERT INTO learner_daily_activity (learner_id, day, events) VALUES (%s, %s, %s) "
+            "ON CONFLICT (learner_id, day) DO UPDATE SET "
+            "events = learner_daily_activity.events + EXCLUDED.events",
+            [(*key, n) for key, n in sorted(daily.items())],
+        )
+        cur.executemany(
+            "INSERT INTO course_daily_enrolments (course_id, day, enrolments) "
+            "VALUES (%s, %s, %s) ON CONFLICT (course_id, day) DO UPDATE SET "
+            "enrolments = course_daily_enrolments.enrolments + EXCLUDED.enrolments",
+            [(*key, n) for key, n in sorted(enrolments.items())],
+        )
+        cur.executemany(
+            "INSERT INTO learner_grade_facts (learner_id, event_id, kind, course_id, "
+            "assessment_id, attempt, occurred_at, score, max_score, action, new_score) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            grades,
+        )
+
+
+def advance_watermark(conn: psycopg.Connection, event_time_ms: int) -> int:
+    row = conn.execute(
+        "INSERT INTO watermarks (consumer, event_time) VALUES (%s, %s) ON CONFLICT (consumer) "
+        "DO UPDATE SET event_time = GREATEST(watermarks.event_time, EXCLUDED.event_time) "
+        "RETURNING event_time",
+        (CONSUMER, ids.from_epoch_ms(event_time_ms)),
+    ).fetchone()
+    return ids.epoch_ms(row[0]) if row else event_time_ms
+
+
+def read_watermark(conn: psycopg.Connection) -> int | None:
+    row = conn.execute(
+        "SELECT event_time FROM watermarks WHERE consumer = %s", (CONSUMER,)
+    ).fetchone()
+    return ids.epoch_ms(row[0]) if row else None
+
+
+def latest_catalogs(
+    conn: psycopg.Connection, course_ids: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The highest published version's catalog record per course (all courses when None)."""
+    wanted = None if course_ids is None else sorted(course_ids)
+    rows = conn.execute(
+        "SELECT DISTINCT ON (course_id) course_id, catalog FROM course_versions "
+        "WHERE %(wanted)s::text[] IS NULL OR course_id = ANY(%(wanted)s) "
+        "ORDER BY course_id, version DESC",
+        {"wanted": wanted},
+    ).fetchall()
+    return {course_id: catalog for course_id, catalog in rows}
+
+
+# --- features from state ---------------------------------------------------------------------
+def compute_features(
+    conn: psycopg.Connection, learners: Sequence[str], as_of: int
+) -> list[LearnerFeatures]:
+    """Features of `learners` as of `as_of`, from Postgres only. Completion state comes from the
+    progress agent's view, so it may trail this agent by a batch until the learner's next
+    event (or a rebuild) recomputes it."""
+    last_day = rules.day_of(as_of)
+    first_day = last_day - rules.LONG_WINDOW_DAYS + 1
+    daily: dict[str, dict[int, int]] = {learner: {} for learner in learners}
+    for learner, day, n in conn.execute(
+        "SELECT learner_id, day, events FROM learner_daily_activity "
+        "WHERE learner_id = ANY(%s) AND day BETWEEN %s AND %s",
+        (list(learners), day_date(first_day), day_date(last_day)),
+    ):
+        daily[learner][(day - _EPOCH_DAY).days] = n
+    last: dict[str, Any] = dict(
+        conn.execute(
+            "SELECT learner_id, last_activity_at FROM learner_activity WHERE learner_id = ANY(%s)",
+            (list(learners),),
+        ).fetchall()
+    )
+    pairs: dict[str, list[PairStatus]] = {learner: [] for learner in learners}
+    for learner, course, status, enrolled_at in conn.execute(
+        "SELECT learner_id, course_id, status, enrolled_at FROM learner_course_progress "
+        "WHERE learner_id = ANY(%s)",
+        (list(learners),),
+    ):
+        pairs[learner].append(PairStatus(course, status, enrolled_at is not None))
+    grades: dict[str, list[GradeFact]] = {learner: [] for learner in learners}
+    for row in conn.execute(
+        "SELECT learner_id, event_id, occurred_at, kind, course_id, assessment_id, attempt, "
+        "score, max_score, action, new_score FROM learner_grade_facts WHERE learner_id = ANY(%s)",
+        (list(learners),),
+    ):
+        grades[row[0]].append(GradeFact(str(row[1]), ids.epoch_ms(row[2]), *row[3:]))
+    courses = {g.course_id for facts in grades.values() for g in facts}
+    skills_of = {
+        course_id: rules.catalog_course(catalog).skills
+        for course_id, catalog in latest_catalogs(conn, courses).items()
+    }
+    return [
+        rules.learner_features(
+            learner,
+            as_of,
+            daily[learner],
+            None if last.get(learner) is None else ids.epoch_ms(last[learner]),
+            pairs[learner],
+            grades[learner],
+            skills_of,
+        )
+        for learner in learners
+    ]
+
+
+def compute_popularity(conn: psycopg.Connection, as_of: int) -> dict[str, CoursePopularity]:
+    """Every course, every batch, because the window slides for courses nobody touched too.
+    Enrolments read at most 30 rows per course; completions count the completed progress rows
+    (status index), which grows with learners: count them incrementally if that gets costly."""
+    last_day = rules.day_of(as_of)
+    first_day = last_day - rules.LONG_WINDOW_DAYS + 1
+    daily: dict[str, dict[int, int]] = {}
+    for course, day, n in conn.execute(
+        "SELECT course_id, day, enrolments FROM course_daily_enrolments "
+        "WHERE day BETWEEN %s AND %s",
+        (day_date(first_day), day_date(last_day)),
+    ):
+        daily.setdefault(course, {})[(day - _EPOCH_DAY).days] = n
+    completions: dict[str, int] = dict(
+        conn.execute(
+            "SELECT course_id, count(*) FROM learner_course_progress "
+            "WHERE status = 'completed' GROUP BY course_id"
+        ).fetchall()
+    )
+    return rules.course_popularity(daily, completions, as_of)

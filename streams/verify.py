@@ -1,0 +1,112 @@
+"""Checks used by tests, `make run` and the reliability suite: is the pipeline drained, and do
+the views equal the simulator's oracle?"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from confluent_kafka import Consumer, TopicPartition
+
+from learnstream.settings import Settings
+from learnstream.simulate.oracle_model import Oracle
+from learnstream.topology import Topology
+
+
+def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": "learnstream.verify"})
+    try:
+        metadata = consumer.list_topics(timeout=10).topics
+        ends = {}
+        for topic in topics:
+            for partition in metadata[topic].partitions:
+                tp = TopicPartition(topic, partition)
+                _, high = consumer.get_watermark_offsets(tp, timeout=10)
+                ends[(topic, partition)] = high
+        return ends
+    finally:
+        consumer.close()
+
+
+def backlog(settings: Settings, topology: Topology, conn: psycopg.Connection) -> dict[str, int]:
+    """Records each agent has not applied yet, plus unsent outbox rows."""
+    result: dict[str, int] = {}
+    for name, agent in topology.enabled_agents().items():
+        topics = [settings.topic(t) for t in [*agent.inputs, *agent.tables]]
+        ends = end_offsets(settings, topics)
+        module = __import__(agent.module, fromlist=["build_handler"])
+        consumer = module.build_handler(settings).consumer
+        stored = dict(((t, p), o) for t, p, o in conn.execute(
+            "SELECT topic, partition, next_offset FROM stream_offsets WHERE consumer = %s",
+            (consumer,)).fetchall())  # fmt: skip
+        result[name] = sum(max(0, end - stored.get(tp, 0)) for tp, end in ends.items())
+    row = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
+    result["outbox"] = int(row[0]) if row else 0
+    return result
+
+
+def wait_until_drained(
+    settings: Settings, topology: Topology, timeout_s: float = 180, settle_s: float = 3.0
+) -> dict[str, int]:
+    """Block until nothing is left to do (and stays so for `settle_s`); return the last backlog."""
+    deadline = time.monotonic() + timeout_s
+    quiet_since: float | None = None
+    last: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        with psycopg.connect(settings.postgres_url) as conn:
+            last = backlog(settings, topology, conn)
+        if not any(last.values()):
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= settle_s:
+                return last
+        else:
+            quiet_since = None
+        time.sleep(0.5)
+    raise TimeoutError(f"pipeline not drained after {timeout_s}s: {last}")
+
+
+@dataclass
+class Comparison:
+    checked: dict[str, int] = field(default_factory=dict)
+    differences: dict[str, list[Any]] = field(default_factory=dict)
+
+    @property
+    def equal(self) -> bool:
+        return not any(self.differences.values())
+
+
+def compare_with_oracle(conn: psycopg.Connection, oracle: Oracle) -> Comparison:
+    result = Comparison()
+    views = {(r[0], r[1]): r[2:] for r in conn.execute(
+        "SELECT learner_id, course_id, status, required_done, required_total, percent, "
+        "time_spent_seconds FROM learner_course_progress").fetchall()}  # fmt: skip
+    expected = {(p.learner_id, p.course_id): (p.status, p.required_done, p.required_total,
+                                               p.percent, p.time_spent_seconds)
+                for p in oracle.progress}  # fmt: skip
+    result.checked["progress"] = len(expected)
+    result.differences["progress"] = [
+        (pair, views.get(pair), want) for pair, want in expected.items()
+        if views.get(pair) is None or views[pair][:4] != want[:4]
+        or not math.isclose(views[pair][4], want[4], abs_tol=1e-6)
+    ] + [(pair, got, None) for pair, got in views.items() if pair not in expected]  # fmt: skip
+    certs = {str(r[0]): (r[1], r[2] is not None) for r in conn.execute(
+        "SELECT certificate_id, attempt, revoked_at FROM certificates").fetchall()}  # fmt: skip
+    want_certs = {c.certificate_id: (c.attempt, c.revoked) for c in oracle.certificates}
+    result.checked["certificates"] = len(want_certs)
+    result.differences["certificates"] = sorted(
+        (cid, certs.get(cid), want_certs.get(cid)) for cid in set(certs) | set(want_certs)
+        if certs.get(cid) != want_certs.get(cid)
+    )  # fmt: skip
+    notes = {str(r[0]) for r in conn.execute(
+        "SELECT notification_id FROM notifications WHERE kind IN "
+        "('CERTIFICATE_ISSUED', 'COURSE_COMPLETED', 'OVERDUE')").fetchall()}  # fmt: skip
+    want_notes = {n.notification_id for n in oracle.notifications
+                  if n.kind in ("CERTIFICATE_ISSUED", "COURSE_COMPLETED", "OVERDUE")}  # fmt: skip
+    result.checked["notifications"] = len(want_notes)
+    result.differences["notifications"] = sorted(
+        [("missing", n) for n in want_notes - notes] + [("extra", n) for n in notes - want_notes]
+    )
+    return result
