@@ -116,7 +116,11 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
 
     @app.timer(0.25)
     async def relay_outbox() -> None:
-        sent = await asyncio.to_thread(relay.drain)
+        try:
+            sent = await asyncio.to_thread(relay.drain)
+        except Exception as exc:  # Postgres or Kafka away: rows stay unsent, the next tick retries
+            log.warning("outbox.relay_failed", error=repr(exc))
+            return
         if sent:
             metrics.OUTBOX_SENT.inc(sent)
 

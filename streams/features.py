@@ -90,9 +90,14 @@ class FeaturesHandler:
         return len(learners)
 
 
-def build_handler(settings: Settings, key_prefix: str = KEY_PREFIX) -> FeaturesHandler:
+def redis_prefix(settings: Settings) -> str:
+    """Keys share the topic prefix, so isolated deployments (and tests) never collide."""
+    return f"{KEY_PREFIX}{settings.topic_prefix}"
+
+
+def build_handler(settings: Settings, key_prefix: str | None = None) -> FeaturesHandler:
     client = redis.Redis.from_url(settings.redis_address, decode_responses=True)
-    return FeaturesHandler(client, key_prefix)
+    return FeaturesHandler(client, key_prefix if key_prefix is not None else redis_prefix(settings))
 
 
 # --- Redis: the cache ------------------------------------------------------------------------

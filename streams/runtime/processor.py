@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import psycopg
-from tenacity import Retrying, retry_if_exception, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, wait_random_exponential
 
 from learnstream.log import get_logger
 from learnstream.serde import AvroSerde, SerdeError
@@ -71,7 +71,7 @@ class BatchProcessor:
         stats = BatchStats(received=len(records))
         for attempt in Retrying(
             retry=retry_if_exception(is_transient),
-            wait=wait_exponential_jitter(initial=0.2, max=10),
+            wait=wait_random_exponential(multiplier=0.2, max=10),
             before_sleep=lambda state: log.warning(
                 "batch.retry",
                 consumer=self.handler.consumer,

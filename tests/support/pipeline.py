@@ -1,0 +1,94 @@
+"""A real worker process against a private topic prefix and a private database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from learnstream.settings import Settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The LEARNSTREAM_* environment that reproduces `settings` in a child process."""
+    return {
+        "LEARNSTREAM_KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "LEARNSTREAM_POSTGRES_DSN": settings.postgres_url,
+        "LEARNSTREAM_REDIS_URL": settings.redis_address,
+        "LEARNSTREAM_TOPIC_PREFIX": settings.topic_prefix,
+        "LEARNSTREAM_WORKER_WEB_PORT": str(settings.worker_web_port),
+        "LEARNSTREAM_LOG_JSON": "true",
+    }
+
+
+class WorkerProcess:
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("LEARNSTREAM_")},
+               **settings_env(self.settings)}  # fmt: skip
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "learnstream", "worker", "--loglevel", "warn"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+@contextmanager
+def running_worker(settings: Settings, log_path: Path) -> Iterator[WorkerProcess]:
+    worker = WorkerProcess(settings, log_path)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def applied_offsets(settings: Settings, consumer: str) -> int:
+    with psycopg.connect(settings.postgres_url) as conn:
+        row = conn.execute(
+            "SELECT coalesce(sum(next_offset), 0) FROM stream_offsets WHERE consumer = %s",
+            (consumer,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def wait_for(predicate, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(what)
+
+
+def database_url(pg_url: str) -> str:
+    return make_url(pg_url).render_as_string(hide_password=False)
