@@ -39,9 +39,13 @@ def backlog(settings: Settings, topology: Topology, conn: psycopg.Connection) ->
         ends = end_offsets(settings, topics)
         module = __import__(agent.module, fromlist=["build_handler"])
         consumer = module.build_handler(settings).consumer
-        stored = dict(((t, p), o) for t, p, o in conn.execute(
-            "SELECT topic, partition, next_offset FROM stream_offsets WHERE consumer = %s",
-            (consumer,)).fetchall())  # fmt: skip
+        stored = dict(
+            ((t, p), o)
+            for t, p, o in conn.execute(
+                "SELECT topic, partition, next_offset FROM stream_offsets WHERE consumer = %s",
+                (consumer,),
+            ).fetchall()
+        )
         result[name] = sum(max(0, end - stored.get(tp, 0)) for tp, end in ends.items())
     row = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
     result["outbox"] = int(row[0]) if row else 0
@@ -80,31 +84,56 @@ class Comparison:
 
 def compare_with_oracle(conn: psycopg.Connection, oracle: Oracle) -> Comparison:
     result = Comparison()
-    views = {(r[0], r[1]): r[2:] for r in conn.execute(
-        "SELECT learner_id, course_id, status, required_done, required_total, percent, "
-        "time_spent_seconds FROM learner_course_progress").fetchall()}  # fmt: skip
-    expected = {(p.learner_id, p.course_id): (p.status, p.required_done, p.required_total,
-                                               p.percent, p.time_spent_seconds)
-                for p in oracle.progress}  # fmt: skip
+    views = {
+        (r[0], r[1]): r[2:]
+        for r in conn.execute(
+            "SELECT learner_id, course_id, status, required_done, required_total, percent, "
+            "time_spent_seconds FROM learner_course_progress"
+        ).fetchall()
+    }
+    expected = {
+        (p.learner_id, p.course_id): (
+            p.status,
+            p.required_done,
+            p.required_total,
+            p.percent,
+            p.time_spent_seconds,
+        )
+        for p in oracle.progress
+    }
     result.checked["progress"] = len(expected)
     result.differences["progress"] = [
-        (pair, views.get(pair), want) for pair, want in expected.items()
-        if views.get(pair) is None or views[pair][:4] != want[:4]
+        (pair, views.get(pair), want)
+        for pair, want in expected.items()
+        if views.get(pair) is None
+        or views[pair][:4] != want[:4]
         or not math.isclose(views[pair][4], want[4], abs_tol=1e-6)
-    ] + [(pair, got, None) for pair, got in views.items() if pair not in expected]  # fmt: skip
-    certs = {str(r[0]): (r[1], r[2] is not None) for r in conn.execute(
-        "SELECT certificate_id, attempt, revoked_at FROM certificates").fetchall()}  # fmt: skip
+    ] + [(pair, got, None) for pair, got in views.items() if pair not in expected]
+    certs = {
+        str(r[0]): (r[1], r[2] is not None)
+        for r in conn.execute(
+            "SELECT certificate_id, attempt, revoked_at FROM certificates"
+        ).fetchall()
+    }
     want_certs = {c.certificate_id: (c.attempt, c.revoked) for c in oracle.certificates}
     result.checked["certificates"] = len(want_certs)
     result.differences["certificates"] = sorted(
-        (cid, certs.get(cid), want_certs.get(cid)) for cid in set(certs) | set(want_certs)
+        (cid, certs.get(cid), want_certs.get(cid))
+        for cid in set(certs) | set(want_certs)
         if certs.get(cid) != want_certs.get(cid)
-    )  # fmt: skip
-    notes = {str(r[0]) for r in conn.execute(
-        "SELECT notification_id FROM notifications WHERE kind IN "
-        "('CERTIFICATE_ISSUED', 'COURSE_COMPLETED', 'OVERDUE')").fetchall()}  # fmt: skip
-    want_notes = {n.notification_id for n in oracle.notifications
-                  if n.kind in ("CERTIFICATE_ISSUED", "COURSE_COMPLETED", "OVERDUE")}  # fmt: skip
+    )
+    notes = {
+        str(r[0])
+        for r in conn.execute(
+            "SELECT notification_id FROM notifications WHERE kind IN "
+            "('CERTIFICATE_ISSUED', 'COURSE_COMPLETED', 'OVERDUE')"
+        ).fetchall()
+    }
+    want_notes = {
+        n.notification_id
+        for n in oracle.notifications
+        if n.kind in ("CERTIFICATE_ISSUED", "COURSE_COMPLETED", "OVERDUE")
+    }
     result.checked["notifications"] = len(want_notes)
     result.differences["notifications"] = sorted(
         [("missing", n) for n in want_notes - notes] + [("extra", n) for n in notes - want_notes]

@@ -40,14 +40,24 @@ def world(kafka_settings: Settings, pg_url: str) -> Iterator[Settings]:
 
 
 def _lesson(learner: str) -> dict:  # type: ignore[type-arg]
-    return {"envelope": make_envelope(LESSON, tenant_id="acme", source="/tests"),
-            "learner_id": learner, "course_id": "c-1", "module_id": None,
-            "lesson_id": "l-1", "time_spent_seconds": 30.0}  # fmt: skip
+    return {
+        "envelope": make_envelope(LESSON, tenant_id="acme", source="/tests"),
+        "learner_id": learner,
+        "course_id": "c-1",
+        "module_id": None,
+        "lesson_id": "l-1",
+        "time_spent_seconds": 30.0,
+    }
 
 
 def _read_all(settings: Settings, topic: str, expected: int) -> list:  # type: ignore[type-arg]
-    consumer = Consumer({**settings.kafka_client_config(), "group.id": f"read-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer = Consumer(
+        {
+            **settings.kafka_client_config(),
+            "group.id": f"read-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe([topic])
     found = []
     try:
@@ -66,10 +76,18 @@ def test_each_poison_pill_is_dead_lettered_and_the_next_event_applied(
     world: Settings, tmp_path: Path
 ) -> None:
     serde = build_serde(world)
-    bad_grade = {"envelope": make_envelope(GRADED, tenant_id="acme", source="/tests"),
-                 "learner_id": "poison", "course_id": "c-1", "module_id": None,
-                 "assessment_id": "a-1", "attempt": 1, "score": 12.0, "max_score": 10.0,
-                 "pass_mark": 0.7, "passed": True}  # fmt: skip
+    bad_grade = {
+        "envelope": make_envelope(GRADED, tenant_id="acme", source="/tests"),
+        "learner_id": "poison",
+        "course_id": "c-1",
+        "module_id": None,
+        "assessment_id": "a-1",
+        "attempt": 1,
+        "score": 12.0,
+        "max_score": 10.0,
+        "pass_mark": 0.7,
+        "passed": True,
+    }
     pills = [
         b"\x7fnot avro at all",
         b"\xc3\x01" + b"\x13" * 8 + b"\x02",  # a fingerprint no schema has
@@ -88,8 +106,10 @@ def test_each_poison_pill_is_dead_lettered_and_the_next_event_applied(
     assert [m.value() for m in letters] == pills
     headers = [dict(m.headers()) for m in letters]
     assert [h["__dlq.exception.class"].decode().rsplit(".", 1)[1] for h in headers] == [
-        "UndecodableError", "UnknownSchemaError", "InvalidContent",
-    ]  # fmt: skip
+        "UndecodableError",
+        "UnknownSchemaError",
+        "InvalidContent",
+    ]
     assert {h["__dlq.topic"] for h in headers} == {topic.encode()}
     assert all(h["__dlq.offset"] and h["__dlq.failed_at"] and h["__dlq.partition"] for h in headers)
     assert b"score must be within" in headers[2]["__dlq.exception.message"]
@@ -124,8 +144,10 @@ def test_a_handler_bug_costs_only_the_event_that_hits_it(world: Settings) -> Non
     ensure_topics(world, load_topology(world.topology_file), ["learning.activity.dlq"])
     serde = build_serde(world)
     records = [_lesson(f"l-{i % 3}") for i in range(9)]
-    inbound = [InboundRecord("t", 0, offset, r["learner_id"].encode(), serde.encode(LESSON, r))
-               for offset, r in enumerate(records)]  # fmt: skip
+    inbound = [
+        InboundRecord("t", 0, offset, r["learner_id"].encode(), serde.encode(LESSON, r))
+        for offset, r in enumerate(records)
+    ]
     bad = str(records[4]["envelope"]["event_id"])
     handler = _BuggyHandler(bad)
 

@@ -149,11 +149,18 @@ def insert(db: str, count: int, channel: str = "WEBHOOK", kind: str = "OVERDUE")
             " course_id, channel, payload, attempts, delivered)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, false)",
             [
-                (nid, kind, f"mgr-{i}", f"learner-{i}", "course-7", channel,
-                 Jsonb({"due_at": "2030-01-01T00:00:00Z", "percent": 12.5}))
+                (
+                    nid,
+                    kind,
+                    f"mgr-{i}",
+                    f"learner-{i}",
+                    "course-7",
+                    channel,
+                    Jsonb({"due_at": "2030-01-01T00:00:00Z", "percent": 12.5}),
+                )
                 for i, nid in enumerate(ids)
             ],
-        )  # fmt: skip
+        )
     return ids
 
 

@@ -37,19 +37,33 @@ def world(kafka_settings: Settings, pg_url: str, tmp_path: Path) -> Iterator[Set
 
 
 def _simulate(settings: Settings, tmp_path: Path, seed: int = 5) -> RunReport:
-    return run_simulation(settings, learners=LEARNERS, courses=6, days=30, seed=seed,
-                          oracle_path=tmp_path / "oracle.json")  # fmt: skip
+    return run_simulation(
+        settings,
+        learners=LEARNERS,
+        courses=6,
+        days=30,
+        seed=seed,
+        oracle_path=tmp_path / "oracle.json",
+    )
 
 
 def _snapshot(settings: Settings) -> dict[str, object]:
     with psycopg.connect(settings.postgres_url) as conn:
         return {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-            for table in ("certificates", "completions", "notifications", "outbox",
-                          "learner_course_progress")
-        } | {"progress": conn.execute(
-            "SELECT md5(string_agg(learner_id || course_id || status || percent::text, ',' "
-            "ORDER BY learner_id, course_id)) FROM learner_course_progress").fetchone()}  # fmt: skip
+            for table in (
+                "certificates",
+                "completions",
+                "notifications",
+                "outbox",
+                "learner_course_progress",
+            )
+        } | {
+            "progress": conn.execute(
+                "SELECT md5(string_agg(learner_id || course_id || status || percent::text, ',' "
+                "ORDER BY learner_id, course_id)) FROM learner_course_progress"
+            ).fetchone()
+        }
 
 
 def test_views_equal_the_oracle_and_resent_events_change_nothing(
@@ -79,8 +93,11 @@ def test_kill_9_mid_run_loses_and_duplicates_nothing(world: Settings, tmp_path: 
     topology = load_topology(world.topology_file)
     total = report.topics["learning.activity"]
     with running_worker(world, tmp_path / "worker.log") as worker:
-        wait_for(lambda: applied_offsets(world, "progress") > total * 0.3, 240,
-                 "progress never reached 30%")  # fmt: skip
+        wait_for(
+            lambda: applied_offsets(world, "progress") > total * 0.3,
+            240,
+            "progress never reached 30%",
+        )
         worker.kill9()
         assert applied_offsets(world, "progress") < total  # it really died mid-run
         worker.start()
@@ -105,8 +122,11 @@ def test_postgres_outage_delays_but_loses_nothing(
     total = report.topics["learning.activity"]
     postgres = PostgresService(stack_settings)
     with running_worker(world, tmp_path / "worker.log") as worker:
-        wait_for(lambda: applied_offsets(world, "progress") > total * 0.2, 240,
-                 "progress never reached 20%")  # fmt: skip
+        wait_for(
+            lambda: applied_offsets(world, "progress") > total * 0.2,
+            240,
+            "progress never reached 20%",
+        )
         postgres.stop()
         try:
             time.sleep(6)  # batches fail and retry with backoff meanwhile

@@ -36,13 +36,18 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("LEARNSTREAM_")},
-               **settings_env(self.settings)}  # fmt: skip
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("LEARNSTREAM_")},
+            **settings_env(self.settings),
+        }
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "learnstream", "worker", "--loglevel", "warn"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def kill9(self) -> None:
         assert self.proc is not None
