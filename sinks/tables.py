@@ -94,6 +94,18 @@ class CourseVersion(Base):
     published_at: Mapped[datetime]
 
 
+class PartitionWatermark(Base):
+    """Largest event time applied per input partition. The low watermark (the minimum over
+    partitions) is the clock of time-based rules: a lagging partition holds it back."""
+
+    __tablename__ = "partition_watermarks"
+    consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(255), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_time: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
 class Watermark(Base):
     """Largest event time a consumer has seen: the clock for overdue and at-risk rules."""
 
@@ -130,15 +142,30 @@ class OrgSnapshot(Base):
     employment_status: Mapped[str] = mapped_column(String(20))
 
 
+class NotificationCause(Base):
+    """Every notification cause, so an org snapshot arriving late can still route it."""
+
+    __tablename__ = "notification_causes"
+    kind: Mapped[str] = mapped_column(String(30), primary_key=True)
+    cause_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    learner_id: Mapped[str] = mapped_column(String(200), index=True)
+    course_id: Mapped[str | None] = mapped_column(String(200))
+    tenant_id: Mapped[str] = mapped_column(String(100))
+    at_time: Mapped[datetime]
+    lookup_time: Mapped[datetime]
+    event_id: Mapped[UUID]
+
+
 class DueAlert(Base):
-    """Overdue and at-risk alerts already raised, once per (pair, kind, due date)."""
+    """Overdue and at-risk decisions, taken once per (pair, kind, due date) in event time."""
 
     __tablename__ = "due_alerts"
     learner_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     course_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)
     due_at: Mapped[datetime] = mapped_column(primary_key=True)
-    raised_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    raised: Mapped[bool] = mapped_column(Boolean)  # decided once; False = checked, not owed
+    decided_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 # --- views ----------------------------------------------------------------------------------

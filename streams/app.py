@@ -138,11 +138,15 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
 
 def _sweep(settings: Settings, serde: Any, connect: Any) -> None:
     from streams.due_sweep import sweep_due
+    from streams.progress import build_handler
     from streams.runtime.outbox import add_to_outbox
+    from streams.verify import end_offsets
 
     try:
+        clock = build_handler(settings)
+        ends = {p: end for (_, p), end in end_offsets(settings, [clock.activity_topic]).items()}
         with connect() as conn, conn.transaction():
-            add_to_outbox(conn, settings, serde, sweep_due(conn))
+            add_to_outbox(conn, settings, serde, sweep_due(conn, clock, ends))
     except Exception as exc:  # a timer must not crash the worker; the next tick retries
         log.warning("due_sweep.failed", error=repr(exc))
 

@@ -1,45 +1,63 @@
-"""Overdue and at-risk are about time passing, not about events: a timer sweeps the pairs
-whose due date the event-time watermark has reached, and raises each alert once."""
+"""Overdue and at-risk are about time passing, not about events. Once the event-time
+watermark passes a pair's threshold (due_at for OVERDUE, due_at - 7 days for AT_RISK), a timer
+decides, once, from what had happened *by the threshold* (docs/domain-rules.md): a pair that
+was not completed at its due date was overdue, even if it completed later."""
 
 from __future__ import annotations
 
 import psycopg
 
 from learnstream import ids
+from learnstream.clock import ALLOWED_LATENESS_MS, AT_RISK_PERCENT, AT_RISK_WINDOW_MS
 from streams import progress_store as store
 from streams.derive import PROGRESS_CHANGED, derived
 from streams.progress import OUTPUT_TOPIC, ProgressHandler, progress_fields
-from streams.rules.progress import DAY_MS
-from streams.rules.timeline import fold, progress_as_of
+from streams.rules.timeline import Progress, fold, fold_until, progress_as_of
 from streams.runtime.records import Outbound
 
-AT_RISK_WINDOW_MS = 7 * DAY_MS
-AT_RISK_PERCENT = 50.0
+STATUS_REFRESH = """
+SELECT learner_id, course_id FROM learner_course_progress
+WHERE status IN ('in_progress', 'not_started') AND active AND due_at < %(wm)s
+ORDER BY learner_id, course_id LIMIT %(limit)s
+"""
 CANDIDATES = """
 SELECT p.learner_id, p.course_id FROM learner_course_progress p
-WHERE p.status <> 'completed' AND p.active AND p.due_at IS NOT NULL
-  AND ((p.due_at < %(wm)s AND NOT EXISTS (
-          SELECT 1 FROM due_alerts a WHERE a.learner_id = p.learner_id
-          AND a.course_id = p.course_id AND a.kind = 'overdue' AND a.due_at = p.due_at))
-    OR (p.due_at >= %(wm)s AND p.due_at - interval '7 days' <= %(wm)s AND p.percent < %(pct)s
-        AND NOT EXISTS (
-          SELECT 1 FROM due_alerts a WHERE a.learner_id = p.learner_id
-          AND a.course_id = p.course_id AND a.kind = 'at_risk' AND a.due_at = p.due_at)))
+WHERE p.due_at IS NOT NULL AND (
+    (p.due_at <= %(decided)s AND NOT EXISTS (
+        SELECT 1 FROM due_alerts a WHERE a.learner_id = p.learner_id
+        AND a.course_id = p.course_id AND a.kind = 'overdue' AND a.due_at = p.due_at))
+ OR (p.due_at - interval '7 days' <= %(decided)s AND NOT EXISTS (
+        SELECT 1 FROM due_alerts a WHERE a.learner_id = p.learner_id
+        AND a.course_id = p.course_id AND a.kind = 'at_risk' AND a.due_at = p.due_at)))
 ORDER BY p.learner_id, p.course_id LIMIT %(limit)s
 """
 
 
-def sweep_due(conn: psycopg.Connection, limit: int = 500) -> list[Outbound]:
-    row = conn.execute(
-        "SELECT event_time FROM watermarks WHERE consumer = %s", (ProgressHandler.consumer,)
-    ).fetchone()
-    if row is None:
-        return []
-    watermark = ids.epoch_ms(row[0])
-    pairs = conn.execute(
-        CANDIDATES, {"wm": row[0], "pct": AT_RISK_PERCENT, "limit": limit}
-    ).fetchall()
-    if not pairs:
+def pending(
+    conn: psycopg.Connection,
+    clock: ProgressHandler,
+    end_offsets: dict[int, int] | None,
+    limit: int = 500,
+) -> tuple[int | None, list[tuple[str, str]]]:
+    """(low watermark, pairs with a due decision or a status change owed at that watermark)."""
+    watermark = clock.clock(conn, end_offsets)
+    if watermark is None:
+        return None, []
+    decided_until = ids.from_epoch_ms(watermark - ALLOWED_LATENESS_MS)
+    params = {"wm": ids.from_epoch_ms(watermark), "decided": decided_until, "limit": limit}
+    pairs = conn.execute(CANDIDATES, params).fetchall()
+    pairs += conn.execute(STATUS_REFRESH, params).fetchall()
+    return watermark, [(learner, course) for learner, course in pairs]
+
+
+def sweep_due(
+    conn: psycopg.Connection,
+    clock: ProgressHandler,
+    end_offsets: dict[int, int] | None,
+    limit: int = 500,
+) -> list[Outbound]:
+    watermark, pairs = pending(conn, clock, end_offsets, limit)
+    if watermark is None or not pairs:
         return []
     wanted = {(learner, course) for learner, course in pairs}
     store.lock_courses(conn, {course for _, course in wanted}, set())
@@ -48,48 +66,48 @@ def sweep_due(conn: psycopg.Connection, limit: int = 500) -> list[Outbound]:
     out: list[Outbound] = []
     views = []
     for pair in sorted(states):
-        state = states[pair]
-        timeline = fold(state["facts"], versions.get(pair[1], []))
-        progress = progress_as_of(timeline, watermark)
-        views.append((pair, state["tenant_id"], progress))
-        due = progress.due_at
-        if due is None or timeline.completed:
+        state, course_versions = states[pair], versions.get(pair[1], [])
+        now = progress_as_of(fold(state["facts"], course_versions), watermark)
+        views.append((pair, state["tenant_id"], now))  # status moves to overdue as time passes
+        due = now.due_at
+        if due is None:
             continue
-        if progress.status == "overdue":
-            out += _alert(conn, pair, state["tenant_id"], "overdue", due, due, progress)
-        elif due - AT_RISK_WINDOW_MS <= watermark < due and progress.percent < AT_RISK_PERCENT:
-            at_risk_from = due - AT_RISK_WINDOW_MS
-            out += _alert(conn, pair, state["tenant_id"], "at_risk", due, at_risk_from, progress)
+        for kind, threshold in (("overdue", due), ("at_risk", due - AT_RISK_WINDOW_MS)):
+            if threshold + ALLOWED_LATENESS_MS > watermark:
+                continue
+            then = fold_until(state["facts"], course_versions, threshold)
+            progress_then = progress_as_of(then, threshold)
+            owed = progress_then.active and not then.completed
+            if kind == "at_risk":
+                owed = owed and progress_then.percent < AT_RISK_PERCENT
+            if _decide(conn, pair, kind, due, owed):
+                out.append(_alert(pair, state["tenant_id"], kind, due, threshold, progress_then))
     store.save_progress(conn, views)
     return out
 
 
-def _alert(
-    conn: psycopg.Connection,
-    pair: store.Pair,
-    tenant: str,
-    kind: str,
-    due: int,
-    at_ms: int,
-    progress: object,
-) -> list[Outbound]:
+def _decide(conn: psycopg.Connection, pair: store.Pair, kind: str, due: int, owed: bool) -> bool:
+    """Record the decision; True only the first time an owed alert is decided."""
     inserted = conn.execute(
-        "INSERT INTO due_alerts (learner_id, course_id, kind, due_at) VALUES (%s, %s, %s, %s) "
-        "ON CONFLICT DO NOTHING RETURNING kind",
-        (pair[0], pair[1], kind, ids.from_epoch_ms(due)),
+        "INSERT INTO due_alerts (learner_id, course_id, kind, due_at, raised) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING raised",
+        (pair[0], pair[1], kind, ids.from_epoch_ms(due), owed),
     ).fetchone()
-    if inserted is None:
-        return []
-    cause = f"{kind}:{ids.due_cause_id(pair[0], pair[1], due)}"
-    return [
-        derived(
-            OUTPUT_TOPIC,
-            PROGRESS_CHANGED,
-            pair[0],
-            tenant_id=tenant,
-            cause=cause,
-            at_ms=at_ms,
-            headers={"ls-transition": kind, "ls-due-at": str(due)},
-            fields=progress_fields(pair, progress),  # type: ignore[arg-type]
-        )
-    ]
+    return bool(inserted and inserted[0])
+
+
+def _alert(
+    pair: store.Pair, tenant: str, kind: str, due: int, at_ms: int, then: Progress
+) -> Outbound:
+    """A progress snapshot as of the threshold, marked with the transition it announces."""
+    status = "overdue" if kind == "overdue" else then.status
+    return derived(
+        OUTPUT_TOPIC,
+        PROGRESS_CHANGED,
+        pair[0],
+        tenant_id=tenant,
+        cause=f"{kind}:{ids.due_cause_id(pair[0], pair[1], due)}",
+        at_ms=at_ms,
+        headers={"ls-transition": kind, "ls-due-at": str(due)},
+        fields=progress_fields(pair, then, status=status),
+    )

@@ -8,11 +8,13 @@ overdue/at-risk transitions into rows of the `notifications` outbox plus a
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from learnstream import ids
+from learnstream.clock import AT_RISK_WINDOW_MS
 from learnstream.settings import Settings
 from streams.certification import header
 from streams.derive import CERTIFICATE_ISSUED, COURSE_COMPLETED, NOTIFICATION_REQUESTED, derived
@@ -59,6 +61,50 @@ def save_snapshot(conn: psycopg.Connection, event: Event) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Cause:
+    """Something a manager is told about, kept so late org data can still route it."""
+
+    kind: str
+    cause_id: str
+    learner_id: str
+    course_id: str | None
+    tenant_id: str
+    at_ms: int  # event time of the cause
+    lookup_ms: int  # the manager is the one in charge at this event time
+    event_id: str
+
+
+def remember(conn: psycopg.Connection, cause: Cause) -> None:
+    conn.execute(
+        "INSERT INTO notification_causes (kind, cause_id, learner_id, course_id, tenant_id, "
+        "at_time, lookup_time, event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT DO NOTHING",
+        (
+            cause.kind,
+            cause.cause_id,
+            cause.learner_id,
+            cause.course_id,
+            cause.tenant_id,
+            ids.from_epoch_ms(cause.at_ms),
+            ids.from_epoch_ms(cause.lookup_ms),
+            cause.event_id,
+        ),
+    )
+
+
+def causes_affected_by(conn: psycopg.Connection, learner_id: str, effective_ms: int) -> list[Cause]:
+    rows = conn.execute(
+        "SELECT kind, cause_id, learner_id, course_id, tenant_id, at_time, lookup_time, "
+        "event_id::text FROM notification_causes WHERE learner_id = %s AND lookup_time >= %s",
+        (learner_id, ids.from_epoch_ms(effective_ms)),
+    ).fetchall()
+    return [
+        Cause(r[0], r[1], r[2], r[3], r[4], ids.epoch_ms(r[5]), ids.epoch_ms(r[6]), r[7])
+        for r in rows
+    ]
+
+
 class NotificationsHandler:
     consumer = "notifications"
 
@@ -69,48 +115,64 @@ class NotificationsHandler:
         out: list[Outbound] = []
         for event in sorted(events, key=lambda e: e.name != EMPLOYMENT_CHANGED):
             if event.name == EMPLOYMENT_CHANGED:
-                save_snapshot(conn, event)  # org changes first: later causes may need them
+                save_snapshot(conn, event)
+                # Org data can arrive after what it routes: re-route the causes it affects.
+                learner = event.record["learner_id"]
+                effective = ids.epoch_ms(event.record["effective_at"])
+                for cause in causes_affected_by(conn, learner, effective):
+                    out += self._route(conn, cause)
                 continue
             cause = self._cause(event)
-            if cause is None:
-                continue
-            kind, cause_id, at_ms, lookup_ms = cause
-            learner = event.record["learner_id"]
-            recipient = manager_at(load_snapshots(conn, learner), lookup_ms)
-            if recipient is not None:
-                out += self._notify(conn, event, kind, cause_id, recipient, at_ms)
+            if cause is not None:
+                remember(conn, cause)
+                out += self._route(conn, cause)
         return out
 
+    def _route(self, conn: psycopg.Connection, cause: Cause) -> list[Outbound]:
+        recipient = manager_at(load_snapshots(conn, cause.learner_id), cause.lookup_ms)
+        return [] if recipient is None else self._notify(conn, cause, recipient)
+
     @staticmethod
-    def _cause(event: Event) -> tuple[str, str, int, int] | None:
-        """(kind, cause id, event time, time at which the manager is looked up)."""
+    def _cause(event: Event) -> Cause | None:
         r = event.record
+
+        def make(kind: str, cause_id: str, at: int, lookup: int) -> Cause:
+            return Cause(
+                kind,
+                cause_id,
+                r["learner_id"],
+                r.get("course_id"),
+                event.tenant_id,
+                at,
+                lookup,
+                event.event_id,
+            )
+
         if event.name == CERTIFICATE_ISSUED:
             at = ids.epoch_ms(r["issued_at"])
-            return "CERTIFICATE_ISSUED", str(r["certificate_id"]), at, at
+            return make("CERTIFICATE_ISSUED", str(r["certificate_id"]), at, at)
         if event.name == COURSE_COMPLETED:
             at = ids.epoch_ms(r["completed_at"])
-            return "COURSE_COMPLETED", str(r["completion_id"]), at, at
+            return make("COURSE_COMPLETED", str(r["completion_id"]), at, at)
         transition = header(event, "ls-transition") if event.name == PROGRESS_CHANGED else None
         if transition in DUE_TRANSITIONS:
             due = int(header(event, "ls-due-at") or 0)
-            lookup = due if transition == "overdue" else due - 7 * 86_400_000
+            lookup = due if transition == "overdue" else due - AT_RISK_WINDOW_MS
             cause_id = ids.due_cause_id(r["learner_id"], r["course_id"], due)
-            return DUE_TRANSITIONS[transition], cause_id, ids.epoch_ms(event.occurred_at), lookup
+            return make(
+                DUE_TRANSITIONS[transition], cause_id, ids.epoch_ms(event.occurred_at), lookup
+            )
         return None
 
     @staticmethod
-    def _notify(
-        conn: psycopg.Connection, event: Event, kind: str, cause_id: str, recipient: str, at_ms: int
-    ) -> list[Outbound]:
-        r = event.record
-        notification_id = ids.notification_id(kind, cause_id, recipient)
+    def _notify(conn: psycopg.Connection, cause: Cause, recipient: str) -> list[Outbound]:
+        notification_id = ids.notification_id(cause.kind, cause.cause_id, recipient)
         payload = {
-            "kind": kind,
-            "cause_id": cause_id,
-            "course_id": r.get("course_id"),
-            "subject_learner_id": r["learner_id"],
-            "at": ids.from_epoch_ms(at_ms).isoformat(),
+            "kind": cause.kind,
+            "cause_id": cause.cause_id,
+            "course_id": cause.course_id,
+            "subject_learner_id": cause.learner_id,
+            "at": ids.from_epoch_ms(cause.at_ms).isoformat(),
         }
         inserted = conn.execute(
             "INSERT INTO notifications (notification_id, kind, recipient_id, subject_learner_id, "
@@ -119,10 +181,10 @@ class NotificationsHandler:
             "RETURNING notification_id",
             (
                 notification_id,
-                kind,
+                cause.kind,
                 recipient,
-                r["learner_id"],
-                r.get("course_id"),
+                cause.learner_id,
+                cause.course_id,
                 DEFAULT_CHANNEL,
                 Jsonb(payload),
             ),
@@ -134,15 +196,15 @@ class NotificationsHandler:
                 OUTPUT_TOPIC,
                 NOTIFICATION_REQUESTED,
                 recipient,
-                tenant_id=event.tenant_id,
-                cause=f"{event.event_id}:{notification_id}",
-                at_ms=at_ms,
+                tenant_id=cause.tenant_id,
+                cause=f"{cause.event_id}:{notification_id}",
+                at_ms=cause.at_ms,
                 fields={
                     "notification_id": notification_id,
                     "recipient_id": recipient,
-                    "subject_learner_id": r["learner_id"],
-                    "course_id": r.get("course_id"),
-                    "kind": kind,
+                    "subject_learner_id": cause.learner_id,
+                    "course_id": cause.course_id,
+                    "kind": cause.kind,
                     "channel": DEFAULT_CHANNEL,
                     "payload_json": json.dumps(payload),
                 },

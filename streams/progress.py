@@ -12,6 +12,7 @@ import psycopg
 
 from learnstream import ids
 from learnstream.settings import Settings
+from learnstream.topology import load_topology
 from streams import progress_store as store
 from streams.derive import COURSE_COMPLETED, PROGRESS_CHANGED, derived
 from streams.rules.catalog import course_rules
@@ -29,8 +30,19 @@ Pair = store.Pair
 class ProgressHandler:
     consumer = "progress"
 
+    def __init__(self, activity_topic: str = "learning.activity", partitions: int = 6) -> None:
+        self.activity_topic = activity_topic  # the topic whose low watermark is the clock
+        self.partitions = partitions
+
     def validate(self, event: Event) -> None:
         validate_event(event.name, event.record)
+
+    def clock(
+        self, conn: psycopg.Connection, end_offsets: dict[int, int] | None = None
+    ) -> int | None:
+        return store.low_watermark(
+            conn, self.consumer, self.activity_topic, self.partitions, end_offsets
+        )
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         catalogs = [e for e in events if e.name == CATALOG]
@@ -64,9 +76,13 @@ class ProgressHandler:
         pairs = set(learning) | store.pairs_of_courses(conn, changed_courses)
         if not pairs:
             return []
-        watermark = store.advance_watermark(
-            conn, self.consumer, max(ids.epoch_ms(e.occurred_at) for e in events)
-        )
+        seen: dict[tuple[str, int], int] = {}
+        for event in events:
+            if event.name != CATALOG:
+                key = (event.source.topic, event.source.partition)
+                seen[key] = max(seen.get(key, 0), ids.epoch_ms(event.occurred_at))
+        store.advance_watermarks(conn, self.consumer, seen)
+        watermark = self.clock(conn) or 0  # unknown clock: nothing is overdue yet
         states = store.load_pairs(conn, pairs)
         versions = store.load_versions(conn, {course for _, course in pairs})
         outbound: list[Outbound] = []
@@ -216,5 +232,6 @@ def save_completions(conn: psycopg.Connection, rows: list[tuple[Pair, str, Compl
 
 
 def build_handler(settings: Settings) -> ProgressHandler:
-    del settings
-    return ProgressHandler()
+    topology = load_topology(settings.topology_file)
+    topic = "learning.activity"
+    return ProgressHandler(settings.topic(topic), topology.partitions(topic))

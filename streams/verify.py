@@ -49,6 +49,13 @@ def backlog(settings: Settings, topology: Topology, conn: psycopg.Connection) ->
         result[name] = sum(max(0, end - stored.get(tp, 0)) for tp, end in ends.items())
     row = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
     result["outbox"] = int(row[0]) if row else 0
+    from streams.due_sweep import pending
+    from streams.progress import build_handler
+
+    clock = build_handler(settings)
+    activity_ends = end_offsets(settings, [clock.activity_topic])
+    by_partition = {partition: end for (_, partition), end in activity_ends.items()}
+    result["due_sweep"] = len(pending(conn, clock, by_partition)[1])
     return result
 
 
@@ -126,13 +133,13 @@ def compare_with_oracle(conn: psycopg.Connection, oracle: Oracle) -> Comparison:
         str(r[0])
         for r in conn.execute(
             "SELECT notification_id FROM notifications WHERE kind IN "
-            "('CERTIFICATE_ISSUED', 'COURSE_COMPLETED', 'OVERDUE')"
+            "('CERTIFICATE_ISSUED', 'COURSE_COMPLETED', 'OVERDUE', 'AT_RISK')"
         ).fetchall()
     }
     want_notes = {
         n.notification_id
         for n in oracle.notifications
-        if n.kind in ("CERTIFICATE_ISSUED", "COURSE_COMPLETED", "OVERDUE")
+        if n.kind in ("CERTIFICATE_ISSUED", "COURSE_COMPLETED", "OVERDUE", "AT_RISK")
     }
     result.checked["notifications"] = len(want_notes)
     result.differences["notifications"] = sorted(

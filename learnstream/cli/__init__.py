@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from learnstream.cli import db, demo, infra, schemas, simulate, topology, worker
+from learnstream.cli import api, db, demo, infra, schemas, simulate, topology, worker
 from learnstream.infra.errors import InfraError
 from learnstream.log import configure_logging
 from learnstream.settings import get_settings
@@ -23,7 +23,10 @@ app.add_typer(schemas.app, name="schemas")
 app.add_typer(db.app, name="db")
 app.add_typer(simulate.app, name="simulate")
 app.command("worker")(worker.worker)
+app.command("api")(api.api)
+app.command("api-token")(api.token)
 app.command("run")(demo.run)
+app.command("smoke")(demo.smoke)
 
 _errors = Console(stderr=True)
 

@@ -19,12 +19,14 @@ simulator never generates data whose outcome depends on another reading):
 * Video coverage: union of the segments clipped to [0, duration], done when
   `covered >= 0.9 * duration` (latest duration by event time).
 * Sums are math.fsum, so they do not depend on the order of the terms.
-* Status, due dates (the newest catalog's due_days), certificate expiry and the OVERDUE and
-  AT_RISK notifications are what holds *at `as_of`*: a pair that was overdue earlier but is
-  completed at `as_of` owes no OVERDUE. A pair without an active enrolment (cancelled, or never
-  enrolled) is never overdue. AT_RISK is read literally, without an exception for cancelled
-  pairs; the simulator only cancels pairs without a due date or after it, where both readings
-  agree.
+* Status, due dates (the newest catalog's due_days) and certificate expiry are what holds
+  *at `as_of`*. A pair without an active enrolment (cancelled, or never enrolled) is never
+  overdue.
+* OVERDUE and AT_RISK are decided in event time at their threshold (due_at, and due_at - 7
+  days), once as_of is ALLOWED_LATENESS_MS (6 h) past it: the pair's own events and its
+  course's catalogs up to the threshold are folded again, and the alert is owed when the pair
+  was then active, not completed, and (AT_RISK) below 50 %. A pair completed after its due
+  date was overdue.
 * Org snapshots are looked up over every snapshot known at `as_of` (greatest effective_at <= T,
   ties by event time, then event_id). HR records need an ACTIVE snapshot at completed_at.
 
@@ -39,8 +41,9 @@ from datetime import datetime
 from typing import Any
 
 from learnstream import ids
+from learnstream.clock import ALLOWED_LATENESS_MS, AT_RISK_PERCENT, AT_RISK_WINDOW_MS
 from learnstream.ids import epoch_ms, from_epoch_ms
-from learnstream.simulate.model import DAY_MS, SimEvent
+from learnstream.simulate.model import SimEvent
 from learnstream.simulate.oracle_fold import Fold, event_time
 from learnstream.simulate.oracle_model import (
     CertificateRow,
@@ -52,9 +55,6 @@ from learnstream.simulate.oracle_model import (
     ProgressRow,
 )
 from learnstream.simulate.oracle_state import Completion, Pair
-
-AT_RISK_WINDOW_MS = 7 * DAY_MS
-AT_RISK_PERCENT = 50.0
 
 
 def _dedupe(events: Iterable[SimEvent]) -> tuple[list[SimEvent], int]:
@@ -84,7 +84,7 @@ def compute_oracle(
     fold = Fold()
     for event in kept:
         fold.apply(event)
-    oracle = _results(fold, as_of_ms, seed)
+    oracle = _results(fold, as_of_ms, seed, kept)
     oracle.counts = {
         "events": total,
         "unique_events": len(unique),
@@ -98,7 +98,38 @@ def compute_oracle(
     return oracle
 
 
-def _results(fold: Fold, as_of: int, seed: int | None) -> Oracle:
+class _History:
+    """Each pair's events and each course's catalog events, in event-time order."""
+
+    def __init__(self, kept: list[SimEvent]) -> None:
+        self.by_pair: dict[tuple[str, str], list[SimEvent]] = {}
+        self.catalogs: dict[str, list[SimEvent]] = {}
+        for event in kept:
+            record = event.record
+            if "course_id" not in record:
+                continue
+            if "learner_id" in record:
+                key = (record["learner_id"], record["course_id"])
+                self.by_pair.setdefault(key, []).append(event)
+            elif "modules" in record:
+                self.catalogs.setdefault(record["course_id"], []).append(event)
+
+    def state_at(self, pair: Pair, at: int) -> tuple[Pair, Any]:
+        """The pair (and its course's catalog) as they were at event time `at`."""
+        events = self.by_pair.get((pair.learner_id, pair.course_id), [])
+        events = events + self.catalogs.get(pair.course_id, [])
+        fold = Fold()
+        for event in sorted(events, key=lambda e: (event_time(e), e.event_id)):
+            if event_time(event) > at:
+                break
+            fold.apply(event)
+        then = fold.pairs.get((pair.learner_id, pair.course_id))
+        empty = Pair(pair.tenant_id, pair.learner_id, pair.course_id)
+        return (then or empty), fold.catalogs.get(pair.course_id)
+
+
+def _results(fold: Fold, as_of: int, seed: int | None, kept: list[SimEvent]) -> Oracle:
+    history = _History(kept)
     oracle = Oracle(as_of=from_epoch_ms(as_of), seed=seed, counts={})
     notes: list[NotificationRow] = []
 
@@ -142,11 +173,17 @@ def _results(fold: Fold, as_of: int, seed: int | None) -> Oracle:
         )
         if due is not None:
             cause = ids.due_cause_id(pair.learner_id, pair.course_id, due)
-            if status == "overdue":
-                notify("OVERDUE", cause, fold.manager_at(pair.learner_id, due), pair)
+            if due + ALLOWED_LATENESS_MS <= as_of:
+                then, _ = history.state_at(pair, due)
+                if then.active() and not then.completed:
+                    notify("OVERDUE", cause, fold.manager_at(pair.learner_id, due), pair)
             at_risk_from = due - AT_RISK_WINDOW_MS
-            if not pair.completed and at_risk_from <= as_of < due and percent < AT_RISK_PERCENT:
-                notify("AT_RISK", cause, fold.manager_at(pair.learner_id, at_risk_from), pair)
+            if at_risk_from + ALLOWED_LATENESS_MS <= as_of:
+                then, catalog_then = history.state_at(pair, at_risk_from)
+                done_then, total_then = then.required_done(catalog_then)
+                percent_then = round(100 * done_then / total_then, 1) if total_then else 0.0
+                if then.active() and not then.completed and percent_then < AT_RISK_PERCENT:
+                    notify("AT_RISK", cause, fold.manager_at(pair.learner_id, at_risk_from), pair)
         for c in pair.completions:
             _completion_rows(fold, oracle, pair, c, as_of)
             manager = fold.manager_at(pair.learner_id, c.completed_at)

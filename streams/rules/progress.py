@@ -212,9 +212,10 @@ class PairFacts:
         return self.enrolled_at + course.due_days * DAY_MS
 
     def active(self) -> bool:
-        return self.cancelled_at is None or (
-            self.enrolled_at is not None and self.enrolled_at > self.cancelled_at
-        )
+        """Enrolled, and not cancelled since."""
+        if self.enrolled_at is None:
+            return False
+        return self.cancelled_at is None or self.enrolled_at > self.cancelled_at
 
 
 def covered_seconds(segments: list[tuple[float, float]], duration: float) -> float:

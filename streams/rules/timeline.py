@@ -51,6 +51,11 @@ def fold(facts: list[Fact], versions: list[CourseRules]) -> Timeline:
     return timeline
 
 
+def fold_until(facts: list[Fact], versions: list[CourseRules], at: int) -> Timeline:
+    """The pair as it was at event time `at` (what had happened by then, nothing later)."""
+    return fold([f for f in facts if f["t"] <= at], [v for v in versions if v.published_at <= at])
+
+
 def _evaluate(timeline: Timeline, t: int, cause_id: str) -> None:
     course, facts = timeline.course, timeline.facts
     done, total = facts.required_done(course)

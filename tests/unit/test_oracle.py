@@ -527,53 +527,73 @@ def test_a_higher_catalog_version_re_evaluates_pairs() -> None:
 
 
 # --- status: due dates, overdue, cancelled, at risk -------------------------------------------
-def test_overdue_versus_cancelled() -> None:
+LATENESS = 6 * 60  # learnstream.clock.ALLOWED_LATENESS_MS, in this file's minutes
+
+
+def test_overdue_is_decided_at_the_due_date_in_event_time() -> None:
     s = Scenario()
-    s.employ(0, learner="l-1", manager="boss")
-    s.employ(0, learner="l-2", manager="boss")
+    for learner in ("l-1", "l-2", "l-4"):
+        s.employ(0, learner=learner, manager="boss")
     s.course(0, due_days=1)
     s.enrol(10, learner="l-1", due=100)  # explicit due date
     s.lesson(20, learner="l-1")
     s.enrol(10, learner="l-2")  # catalog rule: due 1 day after enrolling
     s.lesson(20, learner="l-2")
-    s.cancel(2 * DAY, learner="l-2")  # cancelled after its due date: never overdue
+    s.cancel(2 * DAY, learner="l-2")  # cancelled after its due date: it *was* overdue
     s.enrol(10, learner="l-3", course="c1", due=100)
     s.cancel(50, learner="l-3")
     s.enrol(60, learner="l-3", due=120)  # re-enrolled: active again
+    s.enrol(10, learner="l-4", due=500)
+    s.cancel(100, learner="l-4")  # cancelled before its due date: never overdue
     oracle = s.oracle(as_of=3 * DAY)
     statuses = {p.learner_id: (p.status, p.due_at) for p in oracle.progress}
     assert statuses == {
         "l-1": ("overdue", at(100)),
-        "l-2": ("in_progress", at(10 + DAY)),
+        "l-2": ("in_progress", at(10 + DAY)),  # status is as of as_of: cancelled now
         "l-3": ("overdue", at(120)),
+        "l-4": ("not_started", at(500)),
     }
-    [note] = oracle.notifications  # l-3 has no employment snapshot: no manager, nothing sent
-    assert (note.kind, note.recipient_id, note.subject_learner_id) == ("OVERDUE", "boss", "l-1")
+    # l-3 has no employment snapshot: no manager, nothing sent.
+    notes = [(n.kind, n.recipient_id, n.subject_learner_id) for n in oracle.notifications]
+    assert notes == [("OVERDUE", "boss", "l-1"), ("OVERDUE", "boss", "l-2")]
     cause = ids.due_cause_id("l-1", "c1", at(100))
     assert cause == f"l-1:c1:{ids.epoch_ms(at(100))}"
-    assert note.notification_id == ids.notification_id("OVERDUE", cause, "boss")
+    assert oracle.notifications[0].notification_id == ids.notification_id("OVERDUE", cause, "boss")
 
 
-def test_overdue_needs_due_at_strictly_before_as_of_and_uses_the_manager_at_due() -> None:
+def test_overdue_waits_for_the_allowed_lateness_and_uses_the_manager_at_due() -> None:
     s = Scenario()
     s.employ(0, manager="old")
     s.employ(1, manager="new", effective=150)  # announced at 1, effective after the due date
     s.course()
     s.enrol(10, due=100)
     assert only(s.oracle(as_of=100)).status == "not_started"
-    oracle = s.oracle(as_of=200)
-    assert only(oracle).status == "overdue"
+    early = s.oracle(as_of=100 + LATENESS - 1)
+    assert only(early).status == "overdue" and early.notifications == []  # not decided yet
+    oracle = s.oracle(as_of=100 + LATENESS)
     assert [(n.kind, n.recipient_id) for n in oracle.notifications] == [("OVERDUE", "old")]
+
+
+def test_completed_after_the_due_date_was_still_overdue() -> None:
+    s = Scenario()
+    s.employ(0, manager="boss")
+    s.course()
+    s.enrol(1, due=100)
+    s.lesson(200)
+    s.video(201, [(0.0, 100.0)])
+    s.graded(202, 8.0)  # every required item done, 102 minutes after the due date
+    oracle = s.oracle(as_of=3 * DAY)
+    assert only(oracle).status == "completed"
+    assert "OVERDUE" in [n.kind for n in oracle.notifications]
 
 
 @pytest.mark.parametrize(
     ("as_of", "lessons", "expected"),
     [
-        (10 * DAY - 7 * DAY, ["l1"], ["boss-then"]),  # window opens exactly at due - 7 days
-        (10 * DAY - 1, ["l1"], ["boss-then"]),  # 33.3 % a minute before the due date
-        (10 * DAY - 7 * DAY - 1, ["l1"], []),  # before the window
+        (3 * DAY + LATENESS, ["l1"], ["boss-then"]),  # decided once the lateness has passed
+        (3 * DAY + LATENESS - 1, ["l1"], []),  # window open, not decided yet
+        (20 * DAY, ["l1"], ["boss-then"]),  # decided in event time: still owed later
         (9 * DAY, ["l1", "m1"], []),  # 66.7 % (module.completed marks l1 and v1): not at risk
-        (10 * DAY, ["l1"], []),  # at the due date: overdue, not at risk
     ],
 )
 def test_at_risk_window_and_percent(as_of: float, lessons: list[str], expected: list[str]) -> None:
@@ -593,6 +613,17 @@ def test_at_risk_window_and_percent(as_of: float, lessons: list[str], expected: 
     if expected:
         cause = ids.due_cause_id("l-1", "c1", at(10 * DAY))
         assert at_risk[0].notification_id == ids.notification_id("AT_RISK", cause, "boss-then")
+
+
+def test_progress_after_the_window_opened_does_not_undo_at_risk() -> None:
+    s = Scenario()
+    s.employ(0, manager="boss")
+    s.course()
+    s.enrol(1, due=10 * DAY)
+    s.lesson(2, lesson="l1")
+    s.module(4 * DAY)  # 66.7 % only after the window opened at due - 7 days
+    oracle = s.oracle(as_of=5 * DAY)
+    assert [n.kind for n in oracle.notifications] == ["AT_RISK"]
 
 
 # --- certificates: expiry --------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 17:45:30.413978
+Create Date: 2026-11-21 17:54:58.527844
 """
 
 from __future__ import annotations
@@ -74,8 +74,12 @@ def upgrade() -> None:
         sa.Column("course_id", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("raised", sa.Boolean(), nullable=False),
         sa.Column(
-            "raised_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "decided_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.PrimaryKeyConstraint(
             "learner_id", "course_id", "kind", "due_at", name=op.f("pk_due_alerts")
@@ -151,6 +155,24 @@ def upgrade() -> None:
         sa.Column("action", sa.String(length=20), nullable=True),
         sa.Column("new_score", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("learner_id", "event_id", name=op.f("pk_learner_grade_facts")),
+    )
+    op.create_table(
+        "notification_causes",
+        sa.Column("kind", sa.String(length=30), nullable=False),
+        sa.Column("cause_id", sa.String(length=300), nullable=False),
+        sa.Column("learner_id", sa.String(length=200), nullable=False),
+        sa.Column("course_id", sa.String(length=200), nullable=True),
+        sa.Column("tenant_id", sa.String(length=100), nullable=False),
+        sa.Column("at_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("lookup_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("kind", "cause_id", name=op.f("pk_notification_causes")),
+    )
+    op.create_index(
+        op.f("ix_notification_causes_learner_id"),
+        "notification_causes",
+        ["learner_id"],
+        unique=False,
     )
     op.create_table(
         "notifications",
@@ -230,6 +252,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("learner_id", "course_id", name=op.f("pk_pair_state")),
     )
     op.create_table(
+        "partition_watermarks",
+        sa.Column("consumer", sa.String(length=100), nullable=False),
+        sa.Column("topic", sa.String(length=255), nullable=False),
+        sa.Column("partition", sa.Integer(), nullable=False),
+        sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint(
+            "consumer", "topic", "partition", name=op.f("pk_partition_watermarks")
+        ),
+    )
+    op.create_table(
         "processed_events",
         sa.Column("consumer", sa.String(length=100), nullable=False),
         sa.Column("event_id", sa.Uuid(), nullable=False),
@@ -269,6 +307,7 @@ def downgrade() -> None:
     op.drop_table("watermarks")
     op.drop_table("stream_offsets")
     op.drop_table("processed_events")
+    op.drop_table("partition_watermarks")
     op.drop_table("pair_state")
     op.drop_index("ix_outbox_unsent", table_name="outbox", postgresql_where="sent_at IS NULL")
     op.drop_table("outbox")
@@ -276,6 +315,8 @@ def downgrade() -> None:
     op.drop_table("org_chart")
     op.drop_index(op.f("ix_notifications_recipient_id"), table_name="notifications")
     op.drop_table("notifications")
+    op.drop_index(op.f("ix_notification_causes_learner_id"), table_name="notification_causes")
+    op.drop_table("notification_causes")
     op.drop_table("learner_grade_facts")
     op.drop_table("learner_daily_activity")
     op.drop_index(op.f("ix_learner_course_progress_status"), table_name="learner_course_progress")
