@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format infra-up infra-down infra-status clean
+.PHONY: help install run test lint contract format infra-up infra-down infra-status clean bench
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -21,8 +21,13 @@ install: $(BIN)/learnstream ## Create the venv and install learnstream with test
 run: install ## Start the embedded stack (Kafka, Postgres, Redis) and run the main job
 	$(BIN)/learnstream run
 
-test: install lint ## Lint, type-check, then run every test against real Kafka, Postgres and Redis
+test: install lint contract ## Lint, contract checks, then every test against real Kafka, Postgres and Redis
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+contract: install ## Schema compatibility gate, topology check, topic docs up to date
+	$(BIN)/learnstream schemas check
+	$(BIN)/learnstream topology check
+	$(BIN)/learnstream topology docs --check
 
 lint: install ## ruff (lint + format check) and mypy on the core package
 	$(BIN)/ruff check .

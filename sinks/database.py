@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from alembic import command
@@ -27,18 +26,11 @@ def alembic_config(settings: Settings | None = None, url: str | None = None) -> 
     return config
 
 
-def _quiet_alembic() -> None:
-    # Alembic narrates every plugin at INFO; operators only need warnings from it.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
 def upgrade(
     settings: Settings | None = None, url: str | None = None, revision: str = "head"
 ) -> None:
-    _quiet_alembic()
     command.upgrade(alembic_config(settings, url), revision)
 
 
 def downgrade(revision: str, settings: Settings | None = None, url: str | None = None) -> None:
-    _quiet_alembic()
     command.downgrade(alembic_config(settings, url), revision)

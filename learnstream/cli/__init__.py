@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from learnstream.cli import api, db, demo, infra, schemas, simulate, topology, worker
+from learnstream.cli import api, bench, db, demo, infra, schemas, simulate, topology, worker
 from learnstream.infra.errors import InfraError
 from learnstream.log import configure_logging
 from learnstream.settings import get_settings
@@ -22,6 +22,7 @@ app.add_typer(topology.app, name="topology")
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(db.app, name="db")
 app.add_typer(simulate.app, name="simulate")
+app.add_typer(bench.app, name="bench")
 app.command("worker")(worker.worker)
 app.command("api")(api.api)
 app.command("api-token")(api.token)
