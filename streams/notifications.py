@@ -30,14 +30,22 @@ DUE_TRANSITIONS = {"overdue": "OVERDUE", "at_risk": "AT_RISK"}
 
 
 def load_snapshots(conn: psycopg.Connection, learner_id: str) -> list[Snapshot]:
+    return load_org(conn, {learner_id}).get(learner_id, [])
+
+
+def load_org(conn: psycopg.Connection, learner_ids: set[str]) -> dict[str, list[Snapshot]]:
+    """Every snapshot of the given learners, in one round trip."""
     rows = conn.execute(
-        "SELECT effective_at, occurred_at, event_id::text, manager_id, employment_status, "
-        "hr_worker_id, sap_user_id FROM org_chart WHERE learner_id = %s",
-        (learner_id,),
+        "SELECT learner_id, effective_at, occurred_at, event_id::text, manager_id, "
+        "employment_status, hr_worker_id, sap_user_id FROM org_chart WHERE learner_id = ANY(%s)",
+        (sorted(learner_ids),),
     ).fetchall()
-    return [
-        Snapshot(ids.epoch_ms(r[0]), ids.epoch_ms(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows
-    ]
+    org: dict[str, list[Snapshot]] = {}
+    for r in rows:
+        org.setdefault(r[0], []).append(
+            Snapshot(ids.epoch_ms(r[1]), ids.epoch_ms(r[2]), r[3], r[4], r[5], r[6], r[7])
+        )
+    return org
 
 
 def save_snapshot(conn: psycopg.Connection, event: Event) -> None:
@@ -112,25 +120,27 @@ class NotificationsHandler:
         validate_event(event.name, event.record)
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
-        out: list[Outbound] = []
-        for event in sorted(events, key=lambda e: e.name != EMPLOYMENT_CHANGED):
+        causes: list[Cause] = []
+        for event in events:
             if event.name == EMPLOYMENT_CHANGED:
                 save_snapshot(conn, event)
                 # Org data can arrive after what it routes: re-route the causes it affects.
                 learner = event.record["learner_id"]
                 effective = ids.epoch_ms(event.record["effective_at"])
-                for cause in causes_affected_by(conn, learner, effective):
-                    out += self._route(conn, cause)
-                continue
-            cause = self._cause(event)
-            if cause is not None:
-                remember(conn, cause)
-                out += self._route(conn, cause)
+                causes += causes_affected_by(conn, learner, effective)
+        fresh = [c for c in map(self._cause, events) if c is not None]
+        for cause in fresh:
+            remember(conn, cause)
+        causes += fresh
+        if not causes:
+            return []
+        org = load_org(conn, {c.learner_id for c in causes})
+        routed = [(c, manager_at(org.get(c.learner_id, []), c.lookup_ms)) for c in causes]
+        out: list[Outbound] = []
+        for cause, recipient in routed:
+            if recipient is not None:
+                out += self._notify(conn, cause, recipient)
         return out
-
-    def _route(self, conn: psycopg.Connection, cause: Cause) -> list[Outbound]:
-        recipient = manager_at(load_snapshots(conn, cause.learner_id), cause.lookup_ms)
-        return [] if recipient is None else self._notify(conn, cause, recipient)
 
     @staticmethod
     def _cause(event: Event) -> Cause | None:

@@ -10,6 +10,7 @@ of old data keep working after a compatible schema change (ADR 0004).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from io import BytesIO
 from typing import Any
 
@@ -71,7 +72,7 @@ class AvroSerde:
             return name, self._read(name, writer, data, _CONFLUENT_HEADER)
         raise UndecodableError(f"unknown magic byte 0x{data[0]:02x}")
 
-    def decode_many(self, values: list[bytes | None]) -> list[Decoded | SerdeError]:
+    def decode_many(self, values: Sequence[bytes | None]) -> list[Decoded | SerdeError]:
         """Batch path: one result per input, errors as values, so a poison pill is data."""
         results: list[Decoded | SerdeError] = []
         for value in values:
