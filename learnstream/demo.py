@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,15 +33,38 @@ class DemoResult:
     summary: dict[str, list[tuple[Any, ...]]]
 
 
-def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [sys.executable, "-m", "learnstream", "worker"],
         stdout=log_path.open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env={**os.environ, "LEARNSTREAM_LOG_JSON": "true"},
+        env={**os.environ, "LEARNSTREAM_LOG_JSON": "true", **(extra_env or {})},
     )
+
+
+@contextmanager
+def hr_simulators() -> Iterator[dict[str, str]]:
+    """Local Workday and SAP SuccessFactors that enforce the real contracts (no SaaS here);
+    yields the LEARNSTREAM_HR_* environment that points the connectors at them."""
+    from connectors.simulators.common import running
+    from connectors.simulators.sap import SapSimulator
+    from connectors.simulators.workday import WorkdaySimulator
+
+    username, password = "isu_learning@learnstream", "demo-secret"
+    sap = SapSimulator(client_secret=password)
+    workday = WorkdaySimulator(username=username, password=password)
+    with running(sap.app) as sap_url, running(workday.app) as workday_url:
+        yield {
+            "LEARNSTREAM_HR_SAP_BASE_URL": sap_url,
+            "LEARNSTREAM_HR_SAP_CLIENT_SECRET": password,
+            "LEARNSTREAM_HR_WORKDAY_BASE_URL": workday_url,
+            "LEARNSTREAM_HR_WORKDAY_USERNAME": username,
+            "LEARNSTREAM_HR_WORKDAY_PASSWORD": password,
+        }
 
 
 def stop_worker(proc: subprocess.Popen[bytes]) -> None:
@@ -56,6 +81,7 @@ SUMMARY_QUERIES = {
     "certificates": "SELECT CASE WHEN revoked_at IS NULL THEN 'issued' ELSE 'revoked' END, "
     "count(*) FROM certificates GROUP BY 1 ORDER BY 1",
     "notifications": "SELECT kind, count(*) FROM notifications GROUP BY 1 ORDER BY 1",
+    "HR sync": "SELECT target || ' ' || status, count(*) FROM hr_sync_status GROUP BY 1 ORDER BY 1",
 }
 
 
@@ -85,16 +111,18 @@ def run_demo(
         seed=seed,
         on_progress=on_progress,
     )
-    worker = start_worker(settings, settings.state_dir.resolve() / "logs" / "worker.log")
-    began = time.monotonic()
-    try:
-        wait_until_drained(settings, load_topology(settings.topology_file), timeout_s=600)
-        drained = time.monotonic() - began
-        with psycopg.connect(settings.postgres_url) as conn:
-            comparison = compare_with_oracle(conn, report.oracle)
-        summary = summarize(settings)
-    finally:
-        stop_worker(worker)
+    with hr_simulators() as hr_env:
+        log = settings.state_dir.resolve() / "logs" / "worker.log"
+        worker = start_worker(settings, log, hr_env)
+        began = time.monotonic()
+        try:
+            wait_until_drained(settings, load_topology(settings.topology_file), timeout_s=900)
+            drained = time.monotonic() - began
+            with psycopg.connect(settings.postgres_url) as conn:
+                comparison = compare_with_oracle(conn, report.oracle, hr=True)
+            summary = summarize(settings)
+        finally:
+            stop_worker(worker)
     return DemoResult(
         report,
         drained,

@@ -89,8 +89,25 @@ class Comparison:
         return not any(self.differences.values())
 
 
-def compare_with_oracle(conn: psycopg.Connection, oracle: Oracle) -> Comparison:
+def compare_hr(conn: psycopg.Connection, oracle: Oracle, result: Comparison) -> None:
+    """HR records recorded as delivered against the records the oracle says are owed."""
+    got = set(conn.execute(
+        "SELECT target, hr_user_id, learner_id, course_id, completion_id::text FROM hr_sync_audit "
+        "WHERE status IN ('SENT', 'ALREADY_RECORDED')").fetchall())  # fmt: skip
+    want = {(r.target, r.hr_user_id, r.learner_id, r.course_id, r.completion_id)
+            for r in oracle.hr_records}  # fmt: skip
+    result.checked["hr_records"] = len(want)
+    result.differences["hr_records"] = sorted(
+        [("missing", *r) for r in want - got] + [("extra", *r) for r in got - want]
+    )
+
+
+def compare_with_oracle(
+    conn: psycopg.Connection, oracle: Oracle, *, hr: bool = False
+) -> Comparison:
     result = Comparison()
+    if hr:
+        compare_hr(conn, oracle, result)
     views = {
         (r[0], r[1]): r[2:]
         for r in conn.execute(

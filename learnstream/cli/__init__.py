@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from learnstream.cli import api, bench, db, demo, infra, schemas, simulate, topology, worker
+from learnstream.cli import api, bench, db, demo, hr, infra, schemas, simulate, topology, worker
 from learnstream.infra.errors import InfraError
 from learnstream.log import configure_logging
 from learnstream.settings import get_settings
@@ -23,6 +23,7 @@ app.add_typer(schemas.app, name="schemas")
 app.add_typer(db.app, name="db")
 app.add_typer(simulate.app, name="simulate")
 app.add_typer(bench.app, name="bench")
+app.add_typer(hr.app, name="hr")
 app.command("worker")(worker.worker)
 app.command("api")(api.api)
 app.command("api-token")(api.token)

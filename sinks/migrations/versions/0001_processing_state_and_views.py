@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 17:54:58.527844
+Create Date: 2026-11-21 18:05:10.899743
 """
 
 from __future__ import annotations
@@ -85,6 +85,66 @@ def upgrade() -> None:
             "learner_id", "course_id", "kind", "due_at", name=op.f("pk_due_alerts")
         ),
     )
+    op.create_table(
+        "hr_sync_attempts",
+        sa.Column("attempt_id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("target", sa.String(length=20), nullable=False),
+        sa.Column("learner_id", sa.String(length=200), nullable=False),
+        sa.Column("course_id", sa.String(length=200), nullable=False),
+        sa.Column("completion_id", sa.Uuid(), nullable=False),
+        sa.Column("payload_hash", sa.String(length=64), nullable=False),
+        sa.Column("outcome", sa.String(length=20), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column(
+            "started_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("attempt_id", name=op.f("pk_hr_sync_attempts")),
+    )
+    op.create_index(
+        "ix_hr_sync_attempts_key",
+        "hr_sync_attempts",
+        ["target", "learner_id", "course_id", "completion_id"],
+        unique=False,
+    )
+    op.create_table(
+        "hr_sync_audit",
+        sa.Column("target", sa.String(length=20), nullable=False),
+        sa.Column("learner_id", sa.String(length=200), nullable=False),
+        sa.Column("course_id", sa.String(length=200), nullable=False),
+        sa.Column("completion_id", sa.Uuid(), nullable=False),
+        sa.Column("certificate_id", sa.Uuid(), nullable=True),
+        sa.Column("hr_user_id", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("payload_hash", sa.String(length=64), nullable=False),
+        sa.Column("payload", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("remote_ref", sa.String(length=200), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint(
+            "target", "learner_id", "course_id", "completion_id", name=op.f("pk_hr_sync_audit")
+        ),
+    )
+    op.create_index(
+        op.f("ix_hr_sync_audit_certificate_id"), "hr_sync_audit", ["certificate_id"], unique=False
+    )
+    op.create_index(op.f("ix_hr_sync_audit_status"), "hr_sync_audit", ["status"], unique=False)
     op.create_table(
         "learner_activity",
         sa.Column("learner_id", sa.String(length=200), nullable=False),
@@ -325,6 +385,11 @@ def downgrade() -> None:
     )
     op.drop_table("learner_course_progress")
     op.drop_table("learner_activity")
+    op.drop_index(op.f("ix_hr_sync_audit_status"), table_name="hr_sync_audit")
+    op.drop_index(op.f("ix_hr_sync_audit_certificate_id"), table_name="hr_sync_audit")
+    op.drop_table("hr_sync_audit")
+    op.drop_index("ix_hr_sync_attempts_key", table_name="hr_sync_attempts")
+    op.drop_table("hr_sync_attempts")
     op.drop_table("due_alerts")
     op.drop_table("course_versions")
     op.drop_index("ix_course_daily_enrolments_day", table_name="course_daily_enrolments")

@@ -1,0 +1,158 @@
+"""What both HR clients share: typed failures, client-side rate limits and the retry policy.
+
+Failures fall in three kinds, because each needs a different reaction:
+* PermanentHrError — the HR system refused this payload; re-sending it cannot help (DLQ);
+* Throttled — certainly not applied (429); wait at least Retry-After, then send again;
+* UncertainOutcome — a timeout or a 5xx: the remote may have committed, so the next attempt
+  must ask the HR system before sending again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from connectors.config import HrSettings
+from streams.runtime.errors import TransientError
+
+
+class PermanentHrError(Exception):
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message
+
+
+class TransientHrError(TransientError):
+    """Retryable. The runtime retries the whole batch when a call exhausts its attempts."""
+
+    uncertain = False
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Throttled(TransientHrError):
+    pass
+
+
+class UncertainOutcome(TransientHrError):
+    uncertain = True
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After is delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def raise_for_transient(response: httpx.Response) -> None:
+    """429 and 5xx are transient; the caller handles 2xx and the other 4xx."""
+    if response.status_code == 429:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise Throttled("HTTP 429 throttled", retry_after)
+    if response.status_code >= 500:
+        raise UncertainOutcome(f"HTTP {response.status_code}")
+
+
+def call(send: Callable[[], httpx.Response], check: bool = True) -> httpx.Response:
+    """One HTTP exchange with transport failures typed: a request that may have reached the
+    server (read timeout, dropped connection) is uncertain; one that never left is throttle-
+    like (certainly not applied). `check=False` leaves status codes to the caller (SOAP
+    Faults arrive as HTTP 500 and are not all transient)."""
+    try:
+        response = send()
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise Throttled(f"not connected: {type(exc).__name__}") from exc
+    except httpx.TransportError as exc:  # read/write timeouts, resets: may have committed
+        raise UncertainOutcome(f"no answer: {type(exc).__name__}") from exc
+    if check:
+        raise_for_transient(response)
+    return response
+
+
+class RateLimiter:
+    """At most `max_calls` in any `period_s` window. A sliding window, not a token bucket:
+    a full bucket plus its refill would allow ~2x SAP's 100 calls in the first minute."""
+
+    def __init__(
+        self,
+        max_calls: int,
+        period_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.max_calls, self.period_s = max_calls, period_s
+        self.clock, self.sleep = clock, sleep
+        self._calls: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = self.clock()
+                # a microsecond of slack: float clocks must not leave a 1e-17 s wait forever
+                while self._calls and now - self._calls[0] >= self.period_s - 1e-6:
+                    self._calls.popleft()
+                if len(self._calls) < self.max_calls:
+                    self._calls.append(now)
+                    return
+                wait = self.period_s - (now - self._calls[0])
+            if wait > 0:
+                self.sleep(wait)
+
+    @classmethod
+    def per_second(cls, rate: float) -> RateLimiter:
+        """`rate` requests per second, spaced evenly (no bursts) for Workday's 5–10 rps."""
+        return cls(1, 1.0 / rate)
+
+
+def retrying(settings: HrSettings) -> Retrying:
+    """Jittered exponential backoff, but never sooner than the server's Retry-After."""
+    backoff = wait_exponential_jitter(
+        multiplier=settings.backoff_initial_s,
+        max=settings.backoff_max_s,
+        jitter=settings.backoff_initial_s,
+    )
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None) or 0.0
+        return max(min(retry_after, settings.retry_after_max_s), backoff(state))
+
+    return Retrying(
+        retry=retry_if_exception_type(TransientHrError),
+        stop=stop_after_attempt(settings.max_attempts),
+        wait=wait,
+        reraise=True,
+    )
+
+
+def no_empty_strings(payload: dict[str, Any]) -> None:
+    """SAP rejects empty strings, and so do we before sending: a blank id is our bug."""
+    for name, value in payload.items():
+        if isinstance(value, str) and not value.strip():
+            raise PermanentHrError("EMPTY_FIELD", name)

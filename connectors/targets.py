@@ -1,0 +1,86 @@
+"""The two HR systems behind one small interface the handler drives: map, build, send, find."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from connectors import sap, workday
+from connectors.config import HrSettings
+from connectors.sap import RecordOutcome, SapClient
+from connectors.workday import WorkdayClient
+from streams.rules.orgchart import Snapshot
+
+SAP, WORKDAY = "SAP", "WORKDAY"
+TARGETS = (WORKDAY, SAP)
+
+
+def hr_user_id(target: str, snapshot: Snapshot | None) -> str | None:
+    """The learner's id in `target` per docs/domain-rules.md: only an ACTIVE employment
+    snapshot at completion time owes an HR record."""
+    if snapshot is None or snapshot.employment_status != "ACTIVE":
+        return None
+    return snapshot.sap_user_id if target == SAP else snapshot.hr_worker_id
+
+
+class Target(Protocol):
+    name: str
+    batch_size: int
+
+    def payload(
+        self, user: str, course: str, completion_id: str, at: datetime, score: float
+    ) -> dict[str, Any]: ...
+
+    def send(self, payloads: list[dict[str, Any]]) -> list[RecordOutcome]: ...
+
+    def find(self, payload: dict[str, Any]) -> RecordOutcome | None: ...
+
+
+class SapTarget:
+    name = SAP
+
+    def __init__(self, settings: HrSettings, client: SapClient | None = None) -> None:
+        self.settings = settings
+        self.client = client or SapClient(settings)
+        self.batch_size = settings.sap_batch_size
+
+    def payload(
+        self, user: str, course: str, completion_id: str, at: datetime, score: float
+    ) -> dict[str, Any]:
+        del completion_id  # OCN events have no field for it: SAP matches on user/course/time
+        return sap.build_payload(self.settings, user, course, at, score)
+
+    def send(self, payloads: list[dict[str, Any]]) -> list[RecordOutcome]:
+        return self.client.post_events(payloads)
+
+    def find(self, payload: dict[str, Any]) -> RecordOutcome | None:
+        return self.client.find(payload)
+
+
+class WorkdayTarget:
+    name = WORKDAY
+    batch_size = 1  # one Put_Learning_Enrollment per request
+
+    def __init__(self, settings: HrSettings, client: WorkdayClient | None = None) -> None:
+        self.client = client or WorkdayClient(settings)
+
+    def payload(
+        self, user: str, course: str, completion_id: str, at: datetime, score: float
+    ) -> dict[str, Any]:
+        return workday.build_payload(user, course, completion_id, at, score)
+
+    def send(self, payloads: list[dict[str, Any]]) -> list[RecordOutcome]:
+        return [self.client.put_enrollment(payload) for payload in payloads]
+
+    def find(self, payload: dict[str, Any]) -> RecordOutcome | None:
+        return self.client.find(payload)
+
+
+def build_targets(settings: HrSettings) -> dict[str, Target]:
+    """Only the configured systems; a target without a base URL is disabled."""
+    targets: dict[str, Target] = {}
+    if settings.workday_enabled:
+        targets[WORKDAY] = WorkdayTarget(settings)
+    if settings.sap_enabled:
+        targets[SAP] = SapTarget(settings)
+    return targets
