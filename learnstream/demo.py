@@ -130,3 +130,40 @@ def run_demo(
         {k: len(v) for k, v in comparison.differences.items()},
         summary,
     )
+
+
+@dataclass
+class ApiExample:
+    url: str
+    curl: str
+    status: int
+    body: str
+
+
+def api_example(settings: Settings) -> ApiExample:
+    """Serve the read API for a moment and make one authenticated call, as a client would."""
+    import secrets
+
+    import httpx
+
+    from connectors.simulators.common import running
+    from sinks.api import ApiSettings, create_app, mint_token
+
+    api_settings = ApiSettings(
+        jwt_secret=os.environ.get("LEARNSTREAM_API_JWT_SECRET") or secrets.token_urlsafe(32)
+    )
+    with psycopg.connect(settings.postgres_url) as conn:
+        row = conn.execute(
+            "SELECT manager_id FROM org_chart WHERE manager_id IS NOT NULL "
+            "GROUP BY manager_id ORDER BY count(*) DESC, manager_id LIMIT 1"
+        ).fetchone()
+    manager = row[0] if row else "unknown"
+    token = mint_token(api_settings, manager, ["manager"], 600)
+    with running(create_app(api_settings, settings)) as url:
+        path = f"/managers/{manager}/team"
+        response = httpx.get(url + path, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    curl = (
+        f'curl -H "Authorization: Bearer $(learnstream api-token {manager} --role manager)"'
+        f" http://127.0.0.1:8000{path}"
+    )
+    return ApiExample(url, curl, response.status_code, response.text[:300])

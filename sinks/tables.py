@@ -143,7 +143,7 @@ class OrgSnapshot(Base):
 
 
 class NotificationCause(Base):
-    """Every notification cause, so an org snapshot arriving late can still route it."""
+    """Every notification cause and where it was routed: routed once, kept across rebuilds."""
 
     __tablename__ = "notification_causes"
     kind: Mapped[str] = mapped_column(String(30), primary_key=True)
@@ -154,6 +154,7 @@ class NotificationCause(Base):
     at_time: Mapped[datetime]
     lookup_time: Mapped[datetime]
     event_id: Mapped[UUID]
+    recipient_id: Mapped[str | None] = mapped_column(String(200))  # set once routed
 
 
 class DueAlert(Base):

@@ -46,8 +46,12 @@ class CertificationHandler:
         learner, course, attempt = r["learner_id"], r["course_id"], r["attempt"]
         certificate_id = ids.certificate_id(event.tenant_id, learner, course, attempt)
         issued_ms = ids.epoch_ms(r["completed_at"])
-        validity = self._validity_days(conn, course, r.get("course_version"))
-        expires_ms = None if validity is None else issued_ms + validity * DAY_MS
+        stamped = header(event, "ls-expires-at")
+        if stamped is not None:  # the progress agent folded it with the catalog of that time
+            expires_ms = int(stamped) if stamped else None
+        else:
+            validity = self._validity_days(conn, course, r.get("course_version"))
+            expires_ms = None if validity is None else issued_ms + validity * DAY_MS
         score = r["score"] if r["score"] is not None else NO_ASSESSMENT_SCORE
         inserted = conn.execute(
             "INSERT INTO certificates (certificate_id, learner_id, course_id, tenant_id, attempt, "

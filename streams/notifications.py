@@ -83,28 +83,40 @@ class Cause:
     event_id: str
 
 
-def remember(conn: psycopg.Connection, cause: Cause) -> None:
+def remember(conn: psycopg.Connection, cause: Cause) -> bool:
+    """Record a cause; False when it was known already (a replay: it was routed back then)."""
+    return (
+        conn.execute(
+            "INSERT INTO notification_causes (kind, cause_id, learner_id, course_id, tenant_id, "
+            "at_time, lookup_time, event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING kind",
+            (
+                cause.kind,
+                cause.cause_id,
+                cause.learner_id,
+                cause.course_id,
+                cause.tenant_id,
+                ids.from_epoch_ms(cause.at_ms),
+                ids.from_epoch_ms(cause.lookup_ms),
+                cause.event_id,
+            ),
+        ).fetchone()
+        is not None
+    )
+
+
+def mark_routed(conn: psycopg.Connection, cause: Cause, recipient: str) -> None:
     conn.execute(
-        "INSERT INTO notification_causes (kind, cause_id, learner_id, course_id, tenant_id, "
-        "at_time, lookup_time, event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT DO NOTHING",
-        (
-            cause.kind,
-            cause.cause_id,
-            cause.learner_id,
-            cause.course_id,
-            cause.tenant_id,
-            ids.from_epoch_ms(cause.at_ms),
-            ids.from_epoch_ms(cause.lookup_ms),
-            cause.event_id,
-        ),
+        "UPDATE notification_causes SET recipient_id = %s WHERE kind = %s AND cause_id = %s",
+        (recipient, cause.kind, cause.cause_id),
     )
 
 
 def causes_affected_by(conn: psycopg.Connection, learner_id: str, effective_ms: int) -> list[Cause]:
     rows = conn.execute(
         "SELECT kind, cause_id, learner_id, course_id, tenant_id, at_time, lookup_time, "
-        "event_id::text FROM notification_causes WHERE learner_id = %s AND lookup_time >= %s",
+        "event_id::text FROM notification_causes WHERE learner_id = %s AND lookup_time >= %s "
+        "AND recipient_id IS NULL",
         (learner_id, ids.from_epoch_ms(effective_ms)),
     ).fetchall()
     return [
@@ -124,14 +136,13 @@ class NotificationsHandler:
         for event in events:
             if event.name == EMPLOYMENT_CHANGED:
                 save_snapshot(conn, event)
-                # Org data can arrive after what it routes: re-route the causes it affects.
+                # Org data can arrive after what it routes: route the causes still waiting for a
+                # manager. A cause is routed once, so late org data never notifies twice.
                 learner = event.record["learner_id"]
                 effective = ids.epoch_ms(event.record["effective_at"])
                 causes += causes_affected_by(conn, learner, effective)
         fresh = [c for c in map(self._cause, events) if c is not None]
-        for cause in fresh:
-            remember(conn, cause)
-        causes += fresh
+        causes += [cause for cause in fresh if remember(conn, cause)]
         if not causes:
             return []
         org = load_org(conn, {c.learner_id for c in causes})
@@ -139,6 +150,7 @@ class NotificationsHandler:
         out: list[Outbound] = []
         for cause, recipient in routed:
             if recipient is not None:
+                mark_routed(conn, cause, recipient)
                 out += self._notify(conn, cause, recipient)
         return out
 

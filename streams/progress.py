@@ -128,7 +128,10 @@ def emissions(
                         tenant_id=tenant,
                         cause=c.cause_id,
                         at_ms=c.completed_at,
-                        headers={"ls-transition": "completed"},
+                        headers={
+                            "ls-transition": "completed",
+                            "ls-expires-at": str(c.expires_at or ""),
+                        },
                         fields={
                             "completion_id": ids.completion_id(tenant, learner, course, c.attempt),
                             "learner_id": learner,

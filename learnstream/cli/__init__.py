@@ -7,7 +7,19 @@ import sys
 import typer
 from rich.console import Console
 
-from learnstream.cli import api, bench, db, demo, hr, infra, schemas, simulate, topology, worker
+from learnstream.cli import (
+    api,
+    bench,
+    db,
+    demo,
+    hr,
+    infra,
+    schemas,
+    simulate,
+    topology,
+    views,
+    worker,
+)
 from learnstream.infra.errors import InfraError
 from learnstream.log import configure_logging
 from learnstream.settings import get_settings
@@ -24,6 +36,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(simulate.app, name="simulate")
 app.add_typer(bench.app, name="bench")
 app.add_typer(hr.app, name="hr")
+app.add_typer(views.app, name="views")
 app.command("worker")(worker.worker)
 app.command("api")(api.api)
 app.command("api-token")(api.token)

@@ -56,6 +56,15 @@ def run(
         for what, count in rows:
             table.add_row(str(what), str(count))
         console.print(table)
+    from learnstream.demo import api_example
+
+    example = api_example(settings)
+    console.print(
+        f"read API (served for this example at {example.url}; run `learnstream api` "
+        "for http://127.0.0.1:8000, OpenAPI at /docs):"
+    )
+    console.print(f"  {example.curl}", highlight=False, markup=False)
+    console.print(f"  → HTTP {example.status} {example.body}…", highlight=False, markup=False)
     verdict = "[green]views equal the oracle[/]" if result.equal else "[red]views differ[/]"
     console.print(f"{verdict} ({result.differences})")
     if not result.equal:

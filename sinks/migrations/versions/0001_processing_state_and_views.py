@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 18:05:10.899743
+Create Date: 2026-11-21 18:08:36.374536
 """
 
 from __future__ import annotations
@@ -226,6 +226,7 @@ def upgrade() -> None:
         sa.Column("at_time", sa.DateTime(timezone=True), nullable=False),
         sa.Column("lookup_time", sa.DateTime(timezone=True), nullable=False),
         sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("recipient_id", sa.String(length=200), nullable=True),
         sa.PrimaryKeyConstraint("kind", "cause_id", name=op.f("pk_notification_causes")),
     )
     op.create_index(
