@@ -13,8 +13,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -27,6 +25,7 @@ from tenacity import (
 )
 
 from connectors.config import HrSettings
+from learnstream.retry_after import parse_retry_after
 from streams.runtime.errors import TransientError
 
 
@@ -53,20 +52,6 @@ class Throttled(TransientHrError):
 
 class UncertainOutcome(TransientHrError):
     uncertain = True
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After is delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def raise_for_transient(response: httpx.Response) -> None:

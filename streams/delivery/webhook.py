@@ -16,11 +16,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import httpx
 
+from learnstream.retry_after import parse_retry_after
 from streams.delivery.base import (
     PendingNotification,
     PermanentDeliveryError,
@@ -66,22 +65,6 @@ def verify_signature(
         return False
     # compare_digest: the time taken must not reveal how many leading characters matched.
     return hmac.compare_digest(sign(secret, ts, body).encode(), header.strip().encode())
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class WebhookSender:
