@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import redis
 
 from learnstream import ids
 from learnstream.settings import Settings
 from streams.derive import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, COURSE_COMPLETED, derived
+from streams.leaderboard import refresh_member
 from streams.rules.progress import DAY_MS
 from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
@@ -29,16 +31,27 @@ def header(event: Event, name: str) -> str | None:
 class CertificationHandler:
     consumer = "certification"
 
+    def __init__(self, client: redis.Redis | None = None, prefix: str = "learnstream:") -> None:
+        self.client = client  # course leaderboards (sorted sets); None in pure-Postgres tests
+        self.prefix = prefix
+
     def validate(self, event: Event) -> None:
         validate_event(event.name, event.record)
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         out: list[Outbound] = []
+        touched: set[tuple[str, str]] = set()
         for event in events:
             if event.name == COURSE_COMPLETED:
                 out += self._issue(conn, event)
             elif event.name == PROGRESS_CHANGED and header(event, "ls-transition") == "uncompleted":
                 out += self._revoke(conn, event)
+            else:
+                continue
+            touched.add((event.record["course_id"], event.record["learner_id"]))
+        if self.client is not None:
+            for course, learner in sorted(touched):
+                refresh_member(conn, self.client, self.prefix, course, learner)
         return out
 
     def _issue(self, conn: psycopg.Connection, event: Event) -> list[Outbound]:
@@ -139,5 +152,7 @@ def _ts(ms: int | None) -> Any:
 
 
 def build_handler(settings: Settings) -> CertificationHandler:
-    del settings
-    return CertificationHandler()
+    from streams.features import redis_prefix
+
+    client = redis.Redis.from_url(settings.redis_address, decode_responses=True)
+    return CertificationHandler(client, redis_prefix(settings))

@@ -110,3 +110,14 @@ class CourseStatsResponse(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = {}
+
+
+class LeaderboardEntry(BaseModel):
+    learner_id: str
+    score: float
+
+
+class LeaderboardResponse(BaseModel):
+    course_id: str
+    source: str  # "redis" or "postgres" (cache refilled)
+    leaders: list[LeaderboardEntry]

@@ -29,6 +29,8 @@ from sinks.api.models import (
     CourseStatsResponse,
     Funnel,
     Health,
+    LeaderboardEntry,
+    LeaderboardResponse,
     ProgressResponse,
     RecommendationOut,
     RecommendationsResponse,
@@ -229,3 +231,32 @@ def course_stats(course_id: str, caller: Caller, conn: Conn) -> CourseStatsRespo
         raise NotFound(f"unknown course {course_id}")
     funnel = Funnel.model_validate(row)
     return CourseStatsResponse.model_validate({**row, "funnel": funnel})
+
+
+@router.get(
+    "/courses/{course_id}/leaderboard",
+    response_model=LeaderboardResponse,
+    responses=ERROR_RESPONSES,
+    tags=["courses"],
+)
+def course_leaderboard(
+    course_id: str,
+    request: Request,
+    caller: Caller,
+    conn: Conn,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> LeaderboardResponse:
+    """Best unrevoked certificate score per learner: the Redis sorted set, or Postgres (and a
+    refill) when Redis lost it. Managers and admins."""
+    from streams.leaderboard import load_leaderboard
+
+    authorize_course_stats(caller)
+    if queries.course_stats(conn, course_id) is None:
+        raise NotFound(f"unknown course {course_id}")
+    prefix = request.app.state.settings.redis_key_prefix
+    leaders, from_redis = load_leaderboard(conn, request.app.state.redis, prefix, course_id, limit)
+    return LeaderboardResponse(
+        course_id=course_id,
+        source="redis" if from_redis else "postgres",
+        leaders=[LeaderboardEntry(learner_id=learner, score=score) for learner, score in leaders],
+    )

@@ -140,3 +140,47 @@ def test_postgres_outage_delays_but_loses_nothing(
     assert "batch.retry" in (tmp_path / "worker.log").read_text()
     dlq = end_offsets(world, [world.topic("learning.activity.dlq")])
     assert sum(dlq.values()) == 0
+
+
+def test_read_api_serves_what_the_pipeline_wrote(world: Settings, tmp_path: Path) -> None:
+    """The API over views fed by real Kafka: progress equals the oracle; the leaderboard comes
+    from Redis, and from Postgres (refilling Redis) once Redis lost it."""
+    import redis
+    from fastapi.testclient import TestClient
+
+    from sinks.api import ApiSettings, create_app, mint_token
+    from streams.features import redis_prefix
+    from streams.leaderboard import leaderboard_key
+
+    report = _simulate(world, tmp_path, seed=17)
+    with running_worker(world, tmp_path / "worker.log"):
+        wait_until_drained(world, load_topology(world.topology_file), timeout_s=240)
+    prefix = redis_prefix(world)
+    api = ApiSettings(
+        jwt_secret=SecretStr("pipeline-test-secret-of-32-bytes-or-more"), redis_key_prefix=prefix
+    )
+    admin = {"Authorization": f"Bearer {mint_token(api, 'ops', ['admin'], 300)}"}
+    learner = report.oracle.progress[0].learner_id
+    expected = {
+        p.course_id: (p.status, p.percent)
+        for p in report.oracle.progress
+        if p.learner_id == learner
+    }
+    cert = next(c for c in report.oracle.certificates if not c.revoked)
+    with TestClient(create_app(api, world)) as client:
+        progress = client.get(f"/learners/{learner}/progress", headers=admin)
+        assert progress.status_code == 200
+        got = {c["course_id"]: (c["status"], c["percent"]) for c in progress.json()["courses"]}
+        assert got == expected
+
+        board = client.get(f"/courses/{cert.course_id}/leaderboard?limit=100", headers=admin)
+        assert board.status_code == 200 and board.json()["source"] == "redis"
+        leaders = board.json()["leaders"]
+        assert cert.learner_id in {entry["learner_id"] for entry in leaders}
+        cache = redis.Redis.from_url(world.redis_address)
+        cache.delete(leaderboard_key(prefix, cert.course_id))  # Redis lost it
+        again = client.get(f"/courses/{cert.course_id}/leaderboard?limit=100", headers=admin)
+        assert again.json()["source"] == "postgres" and again.json()["leaders"] == leaders
+        assert cache.zcard(leaderboard_key(prefix, cert.course_id)) == len(leaders)  # refilled
+        unauthorized = client.get(f"/courses/{cert.course_id}/leaderboard")
+        assert unauthorized.status_code == 401

@@ -1,0 +1,67 @@
+"""Course leaderboards in Redis (sorted sets), derived from Postgres: rebuilt when lost.
+
+Member = learner, score = their best unrevoked certificate score in the course. Each write
+recomputes the member from Postgres and overwrites it, so replays and redeliveries are harmless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import psycopg
+import redis
+
+BEST_SCORES = (
+    "SELECT learner_id, max(score) FROM certificates WHERE course_id = %s AND revoked_at IS NULL "
+    "GROUP BY learner_id"
+)
+
+
+def leaderboard_key(prefix: str, course_id: str) -> str:
+    return f"{prefix}leaderboard:{course_id}"
+
+
+def refresh_member(
+    conn: psycopg.Connection, client: redis.Redis, prefix: str, course_id: str, learner_id: str
+) -> None:
+    row = conn.execute(
+        "SELECT max(score) FROM certificates WHERE course_id = %s AND learner_id = %s "
+        "AND revoked_at IS NULL",
+        (course_id, learner_id),
+    ).fetchone()
+    key = leaderboard_key(prefix, course_id)
+    if row is None or row[0] is None:
+        client.zrem(key, learner_id)
+    else:
+        client.zadd(key, {learner_id: float(row[0])})
+
+
+def load_leaderboard(
+    conn: psycopg.Connection, client: redis.Redis | None, prefix: str, course_id: str, limit: int
+) -> tuple[list[tuple[str, float]], bool]:
+    """Top `limit` (learner, score), from Redis when it has the course, else from Postgres
+    (refilling Redis). The flag says whether Redis answered."""
+    key = leaderboard_key(prefix, course_id)
+    if client is not None:
+        try:
+            cached = client.zrange(key, 0, -1, withscores=True)
+            if cached:
+                ranked = sorted(((str(m), float(s)) for m, s in cached), key=_rank)
+                return ranked[:limit], True
+        except redis.RedisError:
+            client = None
+    rows = [
+        (str(learner), float(score)) for learner, score in conn.execute(BEST_SCORES, (course_id,))
+    ]
+    if client is not None and rows:
+        with contextlib.suppress(
+            redis.RedisError
+        ):  # a cache refill that fails is retried next read
+            client.zadd(key, dict(rows))
+    rows.sort(key=_rank)
+    return rows[:limit], False
+
+
+def _rank(entry: tuple[str, float]) -> tuple[float, str]:
+    """Best score first; ties by learner id, the same order whichever store answered."""
+    return -entry[1], entry[0]
