@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from fastapi import FastAPI, Request, Response
 
 from learnstream.settings import Settings
 from learnstream.simulate.runner import RunReport, run_simulation
@@ -44,6 +45,41 @@ def start_worker(
         start_new_session=True,
         env={**os.environ, "LEARNSTREAM_LOG_JSON": "true", **(extra_env or {})},
     )
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[tuple[dict[str, str], list[str]]]:
+    """A manager-notification receiver on loopback that checks every signature; yields the
+    LEARNSTREAM_NOTIFY_* environment and the notification ids it accepted."""
+    import secrets
+
+    from connectors.simulators.common import running
+    from streams.delivery.webhook import verify_signature
+
+    secret = secrets.token_urlsafe(32)
+    accepted: list[str] = []
+    app = FastAPI()
+
+    @app.post("/hooks/learnstream")
+    async def receive(request: Request) -> Response:
+        body = await request.body()
+        headers = request.headers
+        timestamp = headers.get("X-Learnstream-Timestamp", "")
+        if not verify_signature(
+            secret, timestamp, body, headers.get("X-Learnstream-Signature", "")
+        ):
+            return Response(status_code=401)
+        accepted.append(headers.get("Idempotency-Key", ""))
+        return Response(status_code=204)
+
+    with running(app) as url:
+        yield (
+            {
+                "LEARNSTREAM_NOTIFY_WEBHOOK_URL": f"{url}/hooks/learnstream",
+                "LEARNSTREAM_NOTIFY_WEBHOOK_SECRET": secret,
+            },
+            accepted,
+        )
 
 
 @contextmanager
@@ -111,9 +147,10 @@ def run_demo(
         seed=seed,
         on_progress=on_progress,
     )
-    with hr_simulators() as hr_env:
+    with hr_simulators() as hr_env, webhook_receiver() as (notify_env, accepted):
+        os.environ.update(notify_env)  # the drain check waits for deliveries too
         log = settings.state_dir.resolve() / "logs" / "worker.log"
-        worker = start_worker(settings, log, hr_env)
+        worker = start_worker(settings, log, {**hr_env, **notify_env})
         began = time.monotonic()
         try:
             wait_until_drained(settings, load_topology(settings.topology_file), timeout_s=900)
@@ -121,6 +158,10 @@ def run_demo(
             with psycopg.connect(settings.postgres_url) as conn:
                 comparison = compare_with_oracle(conn, report.oracle, hr=True)
             summary = summarize(settings)
+            summary["webhook receiver"] = [
+                ("signed deliveries accepted", len(accepted)),
+                ("distinct notifications", len(set(accepted))),
+            ]
         finally:
             stop_worker(worker)
     return DemoResult(

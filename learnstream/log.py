@@ -25,6 +25,8 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+    for chatty in ("httpx", "httpcore"):  # one INFO line per request drowns the real logs
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -128,12 +128,35 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
     async def raise_due_alerts() -> None:
         await asyncio.to_thread(_sweep, settings, serde, connect)
 
+    deliverer = _deliverer(connect)
+    if deliverer is not None:
+
+        @app.timer(1.0)
+        async def deliver_notifications() -> None:
+            try:
+                await asyncio.to_thread(deliverer.deliver_pending, 200)
+            except Exception as exc:  # rows stay pending; the next tick retries
+                log.warning("notifications.delivery_failed", error=repr(exc))
+
     async def seek_to_stored_offsets(_sender: Any, assigned: set[TP], **_: Any) -> None:
         await _seek_to_stored(app, connect, consumers_by_topic, assigned)
 
     app.on_partitions_assigned.connect(seek_to_stored_offsets)  # type: ignore[arg-type]
     _register_pages(app, processors)
     return app
+
+
+def _deliverer(connect: Any) -> Any:
+    """Webhook/SMTP delivery of the notifications outbox, when a channel is configured."""
+    from streams.delivery import NotificationDeliverer, NotifySettings
+
+    notify = NotifySettings()
+    if not (notify.webhook_enabled or notify.smtp_enabled):
+        log.info(
+            "notifications.delivery_off", hint="set LEARNSTREAM_NOTIFY_WEBHOOK_URL or _SMTP_HOST"
+        )
+        return None
+    return NotificationDeliverer(notify, connect)
 
 
 def _sweep(settings: Settings, serde: Any, connect: Any) -> None:
@@ -144,7 +167,7 @@ def _sweep(settings: Settings, serde: Any, connect: Any) -> None:
 
     try:
         clock = build_handler(settings)
-        ends = {p: end for (_, p), end in end_offsets(settings, [clock.activity_topic]).items()}
+        ends = end_offsets(settings, clock.clock_topics())
         with connect() as conn, conn.transaction():
             add_to_outbox(conn, settings, serde, sweep_due(conn, clock, ends))
     except Exception as exc:  # a timer must not crash the worker; the next tick retries

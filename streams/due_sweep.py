@@ -36,7 +36,7 @@ ORDER BY p.learner_id, p.course_id LIMIT %(limit)s
 def pending(
     conn: psycopg.Connection,
     clock: ProgressHandler,
-    end_offsets: dict[int, int] | None,
+    end_offsets: dict[tuple[str, int], int] | None,
     limit: int = 500,
 ) -> tuple[int | None, list[tuple[str, str]]]:
     """(low watermark, pairs with a due decision or a status change owed at that watermark)."""
@@ -53,7 +53,7 @@ def pending(
 def sweep_due(
     conn: psycopg.Connection,
     clock: ProgressHandler,
-    end_offsets: dict[int, int] | None,
+    end_offsets: dict[tuple[str, int], int] | None,
     limit: int = 500,
 ) -> list[Outbound]:
     watermark, pairs = pending(conn, clock, end_offsets, limit)

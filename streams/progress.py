@@ -30,19 +30,36 @@ Pair = store.Pair
 class ProgressHandler:
     consumer = "progress"
 
-    def __init__(self, activity_topic: str = "learning.activity", partitions: int = 6) -> None:
+    def __init__(
+        self,
+        activity_topic: str = "learning.activity",
+        partitions: int = 6,
+        catalog_topic: str = "catalog.course",
+    ) -> None:
         self.activity_topic = activity_topic  # the topic whose low watermark is the clock
         self.partitions = partitions
+        self.catalog_topic = catalog_topic  # must be caught up before time-based decisions
 
     def validate(self, event: Event) -> None:
         validate_event(event.name, event.record)
 
     def clock(
-        self, conn: psycopg.Connection, end_offsets: dict[int, int] | None = None
+        self, conn: psycopg.Connection, end_offsets: dict[tuple[str, int], int] | None = None
     ) -> int | None:
+        """The low watermark of the activity topic; None while catalogs are still unapplied
+        (a decision needs every catalog version published before its threshold)."""
+        if end_offsets is None:
+            return store.low_watermark(conn, self.consumer, self.activity_topic, self.partitions)
+        catalogs = {p: e for (t, p), e in end_offsets.items() if t == self.catalog_topic}
+        if not store.caught_up(conn, self.consumer, self.catalog_topic, catalogs):
+            return None
+        activity = {p: e for (t, p), e in end_offsets.items() if t == self.activity_topic}
         return store.low_watermark(
-            conn, self.consumer, self.activity_topic, self.partitions, end_offsets
+            conn, self.consumer, self.activity_topic, self.partitions, activity
         )
+
+    def clock_topics(self) -> list[str]:
+        return [self.activity_topic, self.catalog_topic]
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         catalogs = [e for e in events if e.name == CATALOG]
@@ -237,4 +254,6 @@ def save_completions(conn: psycopg.Connection, rows: list[tuple[Pair, str, Compl
 def build_handler(settings: Settings) -> ProgressHandler:
     topology = load_topology(settings.topology_file)
     topic = "learning.activity"
-    return ProgressHandler(settings.topic(topic), topology.partitions(topic))
+    return ProgressHandler(
+        settings.topic(topic), topology.partitions(topic), settings.topic("catalog.course")
+    )

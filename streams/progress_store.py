@@ -164,6 +164,17 @@ def advance_watermarks(
     )  # fmt: skip
 
 
+def caught_up(
+    conn: psycopg.Connection, consumer: str, topic: str, end_offsets: dict[int, int]
+) -> bool:
+    rows = conn.execute(
+        "SELECT partition, next_offset FROM stream_offsets WHERE consumer = %s AND topic = %s",
+        (consumer, topic),
+    ).fetchall()
+    applied: dict[int, int] = {int(p): int(o) for p, o in rows}
+    return all(applied.get(partition, 0) >= end for partition, end in end_offsets.items())
+
+
 def low_watermark(
     conn: psycopg.Connection,
     consumer: str,

@@ -49,13 +49,21 @@ def backlog(settings: Settings, topology: Topology, conn: psycopg.Connection) ->
         result[name] = sum(max(0, end - stored.get(tp, 0)) for tp, end in ends.items())
     row = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
     result["outbox"] = int(row[0]) if row else 0
+    from streams.delivery import NotifySettings
+
+    notify = NotifySettings()
+    if notify.webhook_enabled or notify.smtp_enabled:
+        undelivered = conn.execute(
+            "SELECT count(*) FROM notifications WHERE NOT delivered AND attempts < %s "
+            "AND coalesce(last_error, '') NOT LIKE 'permanent:%%'",
+            (notify.max_attempts,),
+        ).fetchone()
+        result["undelivered"] = int(undelivered[0]) if undelivered else 0
     from streams.due_sweep import pending
     from streams.progress import build_handler
 
     clock = build_handler(settings)
-    activity_ends = end_offsets(settings, [clock.activity_topic])
-    by_partition = {partition: end for (_, partition), end in activity_ends.items()}
-    result["due_sweep"] = len(pending(conn, clock, by_partition)[1])
+    result["due_sweep"] = len(pending(conn, clock, end_offsets(settings, clock.clock_topics()))[1])
     return result
 
 

@@ -12,6 +12,7 @@ from learnstream.cli import (
     bench,
     db,
     demo,
+    dlq,
     hr,
     infra,
     schemas,
@@ -37,6 +38,7 @@ app.add_typer(simulate.app, name="simulate")
 app.add_typer(bench.app, name="bench")
 app.add_typer(hr.app, name="hr")
 app.add_typer(views.app, name="views")
+app.add_typer(dlq.app, name="dlq")
 app.command("worker")(worker.worker)
 app.command("api")(api.api)
 app.command("api-token")(api.token)
