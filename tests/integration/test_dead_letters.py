@@ -4,13 +4,11 @@ still processed; a transient Postgres outage is retried, never dead-lettered."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer
-from pydantic import SecretStr
 
 from learnstream.events import make_envelope
 from learnstream.kafka_admin import ensure_topics
@@ -21,22 +19,11 @@ from learnstream.topology import load_topology
 from streams.runtime.processor import BatchProcessor
 from streams.runtime.records import Event, InboundRecord, Outbound
 from streams.verify import wait_until_drained
-from streams.worker import prepare
-from tests.conftest import free_port
 from tests.support.pipeline import running_worker
 
 pytestmark = pytest.mark.integration
 LESSON = "org.learnstream.learning.lesson.completed.v1"
 GRADED = "org.learnstream.learning.assessment.graded.v1"
-
-
-@pytest.fixture
-def world(kafka_settings: Settings, pg_url: str) -> Iterator[Settings]:
-    settings = kafka_settings.model_copy(
-        update={"postgres_dsn": SecretStr(pg_url), "worker_web_port": free_port()}
-    )
-    prepare(settings)
-    yield settings
 
 
 def _lesson(learner: str) -> dict:  # type: ignore[type-arg]

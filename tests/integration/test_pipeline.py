@@ -6,7 +6,6 @@ Each test gets its own topic prefix and database, so the worker sees only its ow
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -19,21 +18,10 @@ from learnstream.settings import Settings
 from learnstream.simulate.runner import RunReport, run_simulation
 from learnstream.topology import load_topology
 from streams.verify import compare_with_oracle, end_offsets, wait_until_drained
-from streams.worker import prepare
-from tests.conftest import free_port
 from tests.support.pipeline import applied_offsets, running_worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 LEARNERS = 60
-
-
-@pytest.fixture
-def world(kafka_settings: Settings, pg_url: str, tmp_path: Path) -> Iterator[Settings]:
-    settings = kafka_settings.model_copy(
-        update={"postgres_dsn": SecretStr(pg_url), "worker_web_port": free_port()}
-    )
-    prepare(settings)
-    yield settings
 
 
 def _simulate(settings: Settings, tmp_path: Path, seed: int = 5) -> RunReport:

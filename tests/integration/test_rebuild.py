@@ -3,12 +3,10 @@ every topic; the views' checksums equal the ones taken before, and nothing is re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from pydantic import SecretStr
 
 from learnstream.infra.errors import InfraError
 from learnstream.settings import Settings
@@ -16,20 +14,9 @@ from learnstream.simulate.runner import run_simulation
 from learnstream.topology import load_topology
 from sinks.rebuild import reset, views_checksum
 from streams.verify import compare_with_oracle, wait_until_drained
-from streams.worker import prepare
-from tests.conftest import free_port
 from tests.support.pipeline import running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def world(kafka_settings: Settings, pg_url: str) -> Iterator[Settings]:
-    settings = kafka_settings.model_copy(
-        update={"postgres_dsn": SecretStr(pg_url), "worker_web_port": free_port()}
-    )
-    prepare(settings)
-    yield settings
 
 
 def _outbox_and_notifications(settings: Settings) -> tuple[int, int]:
