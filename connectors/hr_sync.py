@@ -26,6 +26,7 @@ from learnstream.settings import Settings
 from streams.derive import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, derived
 from streams.notifications import load_snapshots
 from streams.rules.orgchart import snapshot_at
+from streams.runtime.errors import TransientError
 from streams.runtime.records import DeadLetter, Event, Outbound
 from streams.validation import validate_event
 
@@ -62,7 +63,11 @@ class HrSyncHandler:
         dead_letters: DeadLetterSink | None = None,
         journal: Journal | None = None,
         after_remote_write: WriteHook | None = None,
+        org_ready: Callable[[psycopg.Connection], bool] | None = None,
     ) -> None:
+        # The org chart is written by the notifications agent from org.employment; a learner
+        # without any snapshot yet may simply not have been applied. Wait rather than skip.
+        self.org_ready = org_ready or (lambda _conn: True)
         self.settings = settings
         self.targets = build_targets(settings) if targets is None else targets
         self.dead_letters = dead_letters
@@ -112,6 +117,8 @@ class HrSyncHandler:
         learner, course, at = r["learner_id"], r["course_id"], r["issued_at"]
         completion_id = ids.completion_id(event.tenant_id, learner, course, r["attempt"])
         snapshot = snapshot_at(load_snapshots(conn, learner), ids.epoch_ms(at))
+        if snapshot is None and not self.org_ready(conn):
+            raise TransientError(f"org chart of {learner} not applied yet: retrying the batch")
         skipped: list[Outbound] = []
         for name in TARGETS:
             key = AuditKey(name, learner, course, completion_id)
@@ -262,4 +269,12 @@ def build_handler(settings: Settings, hr: HrSettings | None = None) -> HrSyncHan
             publisher.append(DeadLetterPublisher(settings, dlq))
         publisher[0].publish(letters)
 
-    return HrSyncHandler(hr or HrSettings(), dead_letters=dead_letters)
+    def org_ready(conn: psycopg.Connection) -> bool:
+        from streams.progress_store import caught_up
+        from streams.verify import end_offsets
+
+        topic = settings.topic("org.employment")
+        ends = {p: end for (_, p), end in end_offsets(settings, [topic]).items()}
+        return caught_up(conn, "notifications", topic, ends)
+
+    return HrSyncHandler(hr or HrSettings(), dead_letters=dead_letters, org_ready=org_ready)
