@@ -9,14 +9,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
 from learnstream.settings import Settings
 from learnstream.simulate.oracle_model import Oracle
 from learnstream.topology import Topology
 
 
+@retry(
+    retry=retry_if_exception_type(KafkaException),
+    wait=wait_random_exponential(multiplier=0.2, max=2),
+    stop=stop_after_delay(30),
+    reraise=True,
+)
 def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
+    """High watermarks per partition. Retried: a broker busy with a leader election or a
+    just-created topic answers NOT_LEADER_FOR_PARTITION for a moment."""
     consumer = Consumer({**settings.kafka_client_config(), "group.id": "learnstream.verify"})
     try:
         metadata = consumer.list_topics(timeout=10).topics
