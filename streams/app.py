@@ -124,9 +124,13 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
         if sent:
             metrics.OUTBOX_SENT.inc(sent)
 
+    from streams.progress import build_handler as progress_clock
+
+    clock = progress_clock(settings)  # the low watermark of learning.activity
+
     @app.timer(2.0)
     async def raise_due_alerts() -> None:
-        await asyncio.to_thread(_sweep, settings, serde, connect)
+        await asyncio.to_thread(_sweep, settings, serde, connect, clock)
 
     deliverer = _deliverer(connect)
     if deliverer is not None:
@@ -159,14 +163,12 @@ def _deliverer(connect: Any) -> Any:
     return NotificationDeliverer(notify, connect)
 
 
-def _sweep(settings: Settings, serde: Any, connect: Any) -> None:
+def _sweep(settings: Settings, serde: Any, connect: Any, clock: Any) -> None:
     from streams.due_sweep import sweep_due
-    from streams.progress import build_handler
     from streams.runtime.outbox import add_to_outbox
     from streams.verify import end_offsets
 
     try:
-        clock = build_handler(settings)
         ends = end_offsets(settings, clock.clock_topics())
         with connect() as conn, conn.transaction():
             add_to_outbox(conn, settings, serde, sweep_due(conn, clock, ends))

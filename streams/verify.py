@@ -40,22 +40,43 @@ def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], 
         consumer.close()
 
 
-def backlog(settings: Settings, topology: Topology, conn: psycopg.Connection) -> dict[str, int]:
-    """Records each agent has not applied yet, plus unsent outbox rows."""
-    result: dict[str, int] = {}
+def consumer_names(settings: Settings, topology: Topology) -> dict[str, str]:
+    """Agent name -> the consumer name its handler records offsets under."""
+    names = {}
     for name, agent in topology.enabled_agents().items():
-        topics = [settings.topic(t) for t in [*agent.inputs, *agent.tables]]
-        ends = end_offsets(settings, topics)
         module = __import__(agent.module, fromlist=["build_handler"])
-        consumer = module.build_handler(settings).consumer
-        stored = dict(
-            ((t, p), o)
-            for t, p, o in conn.execute(
-                "SELECT topic, partition, next_offset FROM stream_offsets WHERE consumer = %s",
-                (consumer,),
-            ).fetchall()
+        names[name] = module.build_handler(settings).consumer
+    return names
+
+
+def backlog(
+    settings: Settings,
+    topology: Topology,
+    conn: psycopg.Connection,
+    consumers: dict[str, str] | None = None,
+) -> dict[str, int]:
+    """Records each agent has not applied yet, plus unsent outbox rows and due decisions."""
+    from streams.progress import build_handler
+
+    consumers = consumers or consumer_names(settings, topology)
+    clock = build_handler(settings)
+    agents = topology.enabled_agents()
+    topics = {settings.topic(t) for a in agents.values() for t in [*a.inputs, *a.tables]}
+    ends = end_offsets(settings, sorted(topics | set(clock.clock_topics())))
+    stored = {
+        (c, t, p): o
+        for c, t, p, o in conn.execute(
+            "SELECT consumer, topic, partition, next_offset FROM stream_offsets"
+        ).fetchall()
+    }
+    result: dict[str, int] = {}
+    for name, agent in agents.items():
+        inputs = {settings.topic(t) for t in [*agent.inputs, *agent.tables]}
+        result[name] = sum(
+            max(0, end - stored.get((consumers[name], t, p), 0))
+            for (t, p), end in ends.items()
+            if t in inputs
         )
-        result[name] = sum(max(0, end - stored.get(tp, 0)) for tp, end in ends.items())
     row = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
     result["outbox"] = int(row[0]) if row else 0
     from streams.delivery import NotifySettings
@@ -69,10 +90,8 @@ def backlog(settings: Settings, topology: Topology, conn: psycopg.Connection) ->
         ).fetchone()
         result["undelivered"] = int(undelivered[0]) if undelivered else 0
     from streams.due_sweep import pending
-    from streams.progress import build_handler
 
-    clock = build_handler(settings)
-    result["due_sweep"] = len(pending(conn, clock, end_offsets(settings, clock.clock_topics()))[1])
+    result["due_sweep"] = len(pending(conn, clock, ends)[1])
     return result
 
 
@@ -83,9 +102,10 @@ def wait_until_drained(
     deadline = time.monotonic() + timeout_s
     quiet_since: float | None = None
     last: dict[str, int] = {}
+    consumers = consumer_names(settings, topology)  # handlers are built once, not per poll
     while time.monotonic() < deadline:
         with psycopg.connect(settings.postgres_url) as conn:
-            last = backlog(settings, topology, conn)
+            last = backlog(settings, topology, conn, consumers)
         if not any(last.values()):
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since >= settle_s:
