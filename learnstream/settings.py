@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(6066, description="worker metrics/health HTTP port (loopback)")
     worker_batch_size: int = Field(1000, ge=1, description="events per processing batch")
     worker_batch_linger_s: float = Field(0.2, gt=0, description="max wait to fill a batch")
+    worker_session_timeout_s: float = Field(
+        10.0, ge=6, description="a dead worker's partitions move on after this (heartbeats 1/3)"
+    )
+    chaos_handler_bug_key_prefix: str | None = Field(
+        None,
+        description="fault injection for tests/reliability: a handler raises for every event "
+        "whose key starts with this, as a rule bug would; never set in production",
+    )
 
     # --- Paths and logging -----------------------------------------------------------------
     topology_file: Path = PROJECT_ROOT / "topology.yaml"

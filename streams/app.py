@@ -86,6 +86,10 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
         broker_max_poll_records=500,
         stream_buffer_maxsize=4 * settings.worker_batch_size,
         broker_commit_interval=1.0,
+        # Faust's 60 s default stalls a killed worker's partitions for a minute before the
+        # group moves them; a processing batch runs off the loop, so heartbeats keep flowing.
+        broker_session_timeout=settings.worker_session_timeout_s,
+        broker_heartbeat_interval=settings.worker_session_timeout_s / 3,
         web_bind="127.0.0.1",
         web_port=settings.worker_web_port,
         web_host="127.0.0.1",

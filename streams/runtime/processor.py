@@ -25,6 +25,11 @@ from streams.runtime.records import DeadLetter, Event, InboundRecord, Outbound
 log = get_logger(__name__)
 
 
+class InjectedHandlerBug(RuntimeError):
+    """Raised only when `chaos_handler_bug_key_prefix` is set: the reliability suite's stand-in
+    for a rule with a bug, so the dead-letter path is exercised in a real worker."""
+
+
 class Handler(Protocol):
     """The rules side of an agent. `apply` reads and writes state through `conn` and returns
     derived events; it may raise InvalidContent (dead letter) or a transient error (retry)."""
@@ -143,6 +148,9 @@ class BatchProcessor:
     def _apply_and_stage(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         """Apply and encode the derived events in one savepoint: a derived event that does not
         match its schema is the handler's bug, charged to the events that produced it."""
+        prefix = self.settings.chaos_handler_bug_key_prefix
+        if prefix and any(event.key.startswith(prefix) for event in events):
+            raise InjectedHandlerBug(f"fault injected for keys starting with {prefix!r}")
         derived = self.handler.apply(conn, events)
         add_to_outbox(conn, self.settings, self.serde, derived)
         return derived
@@ -150,40 +158,49 @@ class BatchProcessor:
     def _apply_isolated(
         self, conn: psycopg.Connection, events: list[Event]
     ) -> tuple[list[Outbound], list[tuple[Event, Exception]]]:
-        """Apply per key inside savepoints; a handler bug costs only the events that hit it."""
+        """Apply inside savepoints; a handler bug costs only the events that hit it. A failing
+        set of keys is halved until the failing keys stand alone, so k bad keys among n cost
+        about 2·k·log2(n) re-applies instead of n."""
         by_key: dict[str, list[Event]] = defaultdict(list)
         for event in events:
             by_key[event.key].append(event)
         derived: list[Outbound] = []
         failed: list[tuple[Event, Exception]] = []
-        groups = list(by_key.values())
-        try:
-            with conn.transaction():
-                derived += self._apply_and_stage(conn, events)
-            return derived, failed
-        except Exception as exc:
-            if is_transient(exc):
-                raise
-        for group in groups:
+        pending = [list(by_key.values())]
+        while pending:
+            groups = pending.pop()
+            batch = [event for group in groups for event in group]
             try:
                 with conn.transaction():
-                    derived += self._apply_and_stage(conn, group)
+                    derived += self._apply_and_stage(conn, batch)
                 continue
             except Exception as exc:
                 if is_transient(exc):
                     raise
-            for event in group:  # narrow down to the event(s) that break the handler
-                try:
-                    with conn.transaction():
-                        derived += self._apply_and_stage(conn, [event])
-                except Exception as exc:
-                    if is_transient(exc):
-                        raise
-                    log.error(
-                        "handler.failed",
-                        consumer=self.handler.consumer,
-                        event_id=event.event_id,
-                        error=repr(exc),
-                    )
-                    failed.append((event, exc))
+            if len(groups) > 1:
+                half = len(groups) // 2
+                pending += [groups[half:], groups[:half]]
+                continue
+            derived += self._apply_one_by_one(conn, groups[0], failed)
         return derived, failed
+
+    def _apply_one_by_one(
+        self, conn: psycopg.Connection, group: list[Event], failed: list[tuple[Event, Exception]]
+    ) -> list[Outbound]:
+        """Narrow a failing key down to the event(s) that break the handler."""
+        derived: list[Outbound] = []
+        for event in group:
+            try:
+                with conn.transaction():
+                    derived += self._apply_and_stage(conn, [event])
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                log.error(
+                    "handler.failed",
+                    consumer=self.handler.consumer,
+                    event_id=event.event_id,
+                    error=repr(exc),
+                )
+                failed.append((event, exc))
+        return derived
