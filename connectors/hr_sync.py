@@ -24,7 +24,7 @@ from connectors.targets import SAP, TARGETS, Target, build_targets, hr_user_id
 from learnstream import ids
 from learnstream.settings import Settings
 from streams.derive import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, derived
-from streams.notifications import load_snapshots
+from streams.notifications_store import load_snapshots
 from streams.rules.orgchart import snapshot_at
 from streams.runtime.errors import TransientError
 from streams.runtime.records import DeadLetter, Event, Outbound

@@ -24,11 +24,16 @@ def course_lock_key(course_id: str) -> int:
 def lock_courses(conn: psycopg.Connection, shared: set[str], exclusive: set[str]) -> None:
     """A catalog change re-folds every pair of its course; an activity batch must either see
     the new version or be seen by that re-fold, so they exclude each other per course."""
-    for course_id in sorted(shared | exclusive, key=course_lock_key):
-        function = (
-            "pg_advisory_xact_lock" if course_id in exclusive else "pg_advisory_xact_lock_shared"
-        )
-        conn.execute(f"SELECT {function}(%s)", (course_lock_key(course_id),))
+    courses = sorted(shared | exclusive, key=course_lock_key)
+    if not courses:
+        return
+    # One round trip; the ordered subquery takes the locks in key order, as every batch does.
+    conn.execute(
+        "SELECT CASE WHEN x THEN pg_advisory_xact_lock(k)::text "
+        "ELSE pg_advisory_xact_lock_shared(k)::text END "
+        "FROM (SELECT k, x FROM unnest(%s::bigint[], %s::bool[]) AS u(k, x) ORDER BY k) AS o",
+        ([course_lock_key(c) for c in courses], [c in exclusive for c in courses]),
+    ).fetchall()
 
 
 def save_versions(
