@@ -61,7 +61,9 @@ class Settings(BaseSettings):
     # --- Worker -------------------------------------------------------------------------------
     worker_web_port: int = Field(6066, description="worker metrics/health HTTP port (loopback)")
     worker_batch_size: int = Field(1000, ge=1, description="events per processing batch")
-    worker_batch_linger_s: float = Field(0.2, gt=0, description="max wait to fill a batch")
+    worker_batch_linger_s: float = Field(
+        0.05, gt=0, description="max wait to fill a batch (bounds latency at low rates)"
+    )
     worker_session_timeout_s: float = Field(
         10.0, ge=6, description="a dead worker's partitions move on after this (heartbeats 1/3)"
     )

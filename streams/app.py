@@ -23,6 +23,7 @@ from learnstream.settings import Settings
 from learnstream.topology import AgentSpec, Topology, load_topology
 from streams import metrics
 from streams.runtime import ledger
+from streams.runtime.connections import KeptConnection
 from streams.runtime.outbox import OutboxRelay
 from streams.runtime.processor import BatchProcessor, BatchStats, Handler
 from streams.runtime.records import InboundRecord
@@ -131,10 +132,11 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
     from streams.progress import build_handler as progress_clock
 
     clock = progress_clock(settings)  # the low watermark of learning.activity
+    sweep_connection = KeptConnection(connect)
 
     @app.timer(2.0)
     async def raise_due_alerts() -> None:
-        await asyncio.to_thread(_sweep, settings, serde, connect, clock)
+        await asyncio.to_thread(_sweep, settings, serde, sweep_connection, clock)
 
     deliverer = _deliverer(connect)
     if deliverer is not None:
@@ -167,14 +169,14 @@ def _deliverer(connect: Any) -> Any:
     return NotificationDeliverer(notify, connect)
 
 
-def _sweep(settings: Settings, serde: Any, connect: Any, clock: Any) -> None:
+def _sweep(settings: Settings, serde: Any, kept: KeptConnection, clock: Any) -> None:
     from streams.due_sweep import sweep_due
     from streams.runtime.outbox import add_to_outbox
     from streams.verify import end_offsets
 
     try:
         ends = end_offsets(settings, clock.clock_topics())
-        with connect() as conn, conn.transaction():
+        with kept.transaction() as conn:
             add_to_outbox(conn, settings, serde, sweep_due(conn, clock, ends))
     except Exception as exc:  # a timer must not crash the worker; the next tick retries
         log.warning("due_sweep.failed", error=repr(exc))

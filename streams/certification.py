@@ -38,13 +38,20 @@ class CertificationHandler:
     def validate(self, event: Event) -> None:
         validate_event(event.name, event.record)
 
+    @staticmethod
+    def relevant(event: Event) -> bool:
+        """Completions and un-completions; progress snapshots change no certificate."""
+        return event.name == COURSE_COMPLETED or (
+            event.name == PROGRESS_CHANGED and header(event, "ls-transition") == "uncompleted"
+        )
+
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         out: list[Outbound] = []
         touched: set[tuple[str, str]] = set()
         for event in events:
             if event.name == COURSE_COMPLETED:
                 out += self._issue(conn, event)
-            elif event.name == PROGRESS_CHANGED and header(event, "ls-transition") == "uncompleted":
+            elif self.relevant(event):
                 out += self._revoke(conn, event)
             else:
                 continue

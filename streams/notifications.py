@@ -42,6 +42,10 @@ class NotificationsHandler:
     def validate(self, event: Event) -> None:
         validate_event(event.name, event.record)
 
+    def relevant(self, event: Event) -> bool:
+        """Org changes and the events that are causes; other progress snapshots are not."""
+        return event.name == EMPLOYMENT_CHANGED or self._cause(event) is not None
+
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         employment = [e for e in events if e.name == EMPLOYMENT_CHANGED]
         save_snapshots(conn, employment)

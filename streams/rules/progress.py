@@ -9,6 +9,7 @@ that caused it, from which the agents derive their events with deterministic ids
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +104,9 @@ class _Attempt:
         return score, passed
 
 
+ITEM_OF_FACT = {"video": "VIDEO", "graded": "ASSESSMENT", "corrected": "ASSESSMENT"}
+
+
 @dataclass
 class PairFacts:
     """What is known about a pair at one point of its event-time fold."""
@@ -118,9 +122,14 @@ class PairFacts:
     early_corrections: dict[tuple[str, int], list[Fact]] = field(default_factory=dict)
     spent: list[float] = field(default_factory=list)
     last_activity: int | None = None
+    # A fold evaluates every required item after every fact; an item's answer only changes
+    # when a fact about that item arrives, so it is remembered until then.
+    _done: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False, compare=False)
 
     def learn(self, fact: Fact) -> None:
         kind = fact["kind"]
+        if kind in ITEM_OF_FACT:
+            self._done.pop((ITEM_OF_FACT[kind], fact["item"]), None)
         if kind == "enrolled":
             self.enrolled_at, self.explicit_due = fact["t"], fact["due"]
         elif kind == "cancelled":
@@ -181,12 +190,18 @@ class PairFacts:
 
     def item_done(self, item: str, kind: str, course: CourseRules) -> bool:
         if kind == "ASSESSMENT":
-            return self.passed(item)
+            return self._cached(kind, item, self.passed)
         if kind == "LESSON" and item in self.lessons:
             return True
-        if kind == "VIDEO" and self.video_done(item):
+        if kind == "VIDEO" and self._cached(kind, item, self.video_done):
             return True
         return course.module_of.get(item) in self.modules
+
+    def _cached(self, kind: str, item: str, compute: Callable[[str], bool]) -> bool:
+        key = (kind, item)
+        if key not in self._done:
+            self._done[key] = compute(item)
+        return self._done[key]
 
     def required_done(self, course: CourseRules | None) -> tuple[int, int]:
         if course is None:

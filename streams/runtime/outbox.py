@@ -21,6 +21,7 @@ from learnstream.kafka_clients import producer_config
 from learnstream.log import get_logger
 from learnstream.serde import AvroSerde
 from learnstream.settings import Settings
+from streams.runtime.connections import KeptConnection
 from streams.runtime.records import Outbound
 
 RELAY_LOCK_KEY = 0x6C6561726E  # "learn": one advisory lock id for the whole cluster
@@ -72,10 +73,11 @@ class OutboxRelay:
         self.before_mark = before_mark  # test hook: crash between send and mark
         self.producer = Producer(producer_config(settings, **{"compression.type": "lz4"}))
         self._lock = threading.Lock()
+        self._kept = KeptConnection(connect)
 
     def relay_once(self) -> int:
         """Send up to batch_size rows; returns how many were sent (0 if another relay is busy)."""
-        with self._lock, self.connect() as conn, conn.transaction():
+        with self._lock, self._kept.transaction() as conn:
             got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (RELAY_LOCK_KEY,)).fetchone()
             if not got or not got[0]:
                 return 0

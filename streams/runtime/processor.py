@@ -69,6 +69,9 @@ class BatchProcessor:
         self.connect = connect
         self.on_committed = on_committed
         self._conn: psycopg.Connection | None = None
+        # Handlers may declare which events they act on; the rest skip validation and the
+        # ledger (most learning.progress snapshots mean nothing to certification, say).
+        self._relevant: Callable[[Event], bool] = getattr(handler, "relevant", lambda _: True)
         self.next_offsets: dict[tuple[str, int], int] = {}  # for lag; Postgres has the truth
 
     def process(self, records: list[InboundRecord]) -> BatchStats:
@@ -119,6 +122,7 @@ class BatchProcessor:
         todo = ledger.unapplied(records, offsets)
         letters: list[DeadLetter] = []
         events: list[Event] = []
+        irrelevant = 0
         for record, decoded in zip(
             todo, self.serde.decode_many([r.value for r in todo]), strict=True
         ):
@@ -126,6 +130,9 @@ class BatchProcessor:
                 letters.append(DeadLetter(record, decoded))
                 continue
             event = Event(decoded[0], decoded[1], record)
+            if not self._relevant(event):
+                irrelevant += 1  # no effect, so no marker either: a redelivery changes nothing
+                continue
             try:
                 self.handler.validate(event)
             except Exception as exc:
@@ -141,7 +148,7 @@ class BatchProcessor:
         self.dead_letters.publish(letters)
         ledger.advance_offsets(conn, consumer, records)
         stats.applied = len(fresh) - len(failed)
-        stats.skipped = len(records) - len(todo) + len(events) - len(fresh)
+        stats.skipped = len(records) - len(todo) + len(events) - len(fresh) + irrelevant
         stats.dead_lettered = len(letters)
         stats.derived = len(derived)
 
