@@ -107,8 +107,8 @@ def decode_token(settings: ApiSettings, token: str) -> Principal:
     except jwt.InvalidTokenError as exc:
         raise Unauthorized(f"token is invalid: {exc}") from exc
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise Unauthorized("token has no subject")
+    if not isinstance(sub, str) or not sub or "\x00" in sub:
+        raise Unauthorized("token has no usable subject")  # Postgres text cannot hold NUL
     raw = claims.get("roles", [])
     names = raw.split() if isinstance(raw, str) else raw
     if not isinstance(names, list) or not all(isinstance(r, str) for r in names):

@@ -8,7 +8,7 @@ from typing import Annotated, Any, cast
 
 import psycopg
 import redis
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -49,6 +49,9 @@ def db_connection(request: Request) -> Iterator[psycopg.Connection]:
 
 Caller = Annotated[Principal, Depends(current_principal)]
 Conn = Annotated[psycopg.Connection, Depends(db_connection)]
+# Postgres text cannot hold NUL, so no stored id has one: such an id is invalid input (422),
+# not a query that fails (500).
+Id = Annotated[str, Path(pattern=r"^[^\x00]+$")]
 
 
 @router.get("/healthz", response_model=Health, tags=["health"])
@@ -89,7 +92,7 @@ def readyz(request: Request) -> Any:
     tags=["learners"],
 )
 def learner_progress(
-    learner_id: str, request: Request, response: Response, caller: Caller, conn: Conn
+    learner_id: Id, request: Request, response: Response, caller: Caller, conn: Conn
 ) -> ProgressResponse:
     """The learner dashboard: progress per course, read through the Redis cache."""
     authorize_learner(caller, learner_id, conn)
@@ -118,7 +121,7 @@ def learner_progress(
     responses=ERROR_RESPONSES,
     tags=["learners"],
 )
-def learner_certificates(learner_id: str, caller: Caller, conn: Conn) -> CertificatesResponse:
+def learner_certificates(learner_id: Id, caller: Caller, conn: Conn) -> CertificatesResponse:
     """Every certificate issued to the learner: valid, expired (re-certification due) or
     revoked."""
     authorize_learner(caller, learner_id, conn)
@@ -162,7 +165,7 @@ class _NoPipeline:
     tags=["learners"],
 )
 def learner_recommendations(
-    learner_id: str,
+    learner_id: Id,
     request: Request,
     caller: Caller,
     conn: Conn,
@@ -197,7 +200,7 @@ def learner_recommendations(
     responses=ERROR_RESPONSES,
     tags=["managers"],
 )
-def manager_team(manager_id: str, caller: Caller, conn: Conn) -> TeamResponse:
+def manager_team(manager_id: Id, caller: Caller, conn: Conn) -> TeamResponse:
     """The manager's current direct reports and their active assignments by status."""
     authorize_manager(caller, manager_id)
     members = [TeamMember.model_validate(row) for row in queries.team(conn, manager_id)]
@@ -222,7 +225,7 @@ def manager_team(manager_id: str, caller: Caller, conn: Conn) -> TeamResponse:
     responses=ERROR_RESPONSES,
     tags=["courses"],
 )
-def course_stats(course_id: str, caller: Caller, conn: Conn) -> CourseStatsResponse:
+def course_stats(course_id: Id, caller: Caller, conn: Conn) -> CourseStatsResponse:
     """Enrolments, completions, median time to complete and the completion funnel
     (analytics.course_stats and analytics.completion_funnel). Managers and admins."""
     authorize_course_stats(caller)
@@ -240,7 +243,7 @@ def course_stats(course_id: str, caller: Caller, conn: Conn) -> CourseStatsRespo
     tags=["courses"],
 )
 def course_leaderboard(
-    course_id: str,
+    course_id: Id,
     request: Request,
     caller: Caller,
     conn: Conn,
