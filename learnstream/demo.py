@@ -7,7 +7,6 @@ views are compared with the simulator's oracle → a summary of what the backbon
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI, Request, Response
 
+from learnstream.infra.process import stop_process_group
 from learnstream.settings import Settings
 from learnstream.simulate.runner import RunReport, run_simulation
 from learnstream.topology import load_topology
@@ -104,12 +104,7 @@ def hr_simulators() -> Iterator[dict[str, str]]:
 
 
 def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    stop_process_group(proc, 30.0)
 
 
 SUMMARY_QUERIES = {

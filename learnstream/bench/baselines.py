@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from confluent_kafka import Consumer
 from fastavro import schemaless_reader
 from pydantic import SecretStr
 
+from learnstream.infra.process import stop_process_group
 from learnstream.serde import SchemaStore
 from learnstream.settings import Settings
 
@@ -119,18 +119,6 @@ def _log_tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    # The worker has its own session: this reaches it and anything it spawned, nothing else.
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-
-
 def naive_faust_rate(
     settings: Settings, topic: str, expected: int, workdir: Path, timeout_s: float = 900
 ) -> dict[str, float]:
@@ -182,5 +170,5 @@ def naive_faust_rate(
             time.sleep(0.2)
         result: dict[str, float] = json.loads(result_path.read_text())
     finally:
-        _stop(proc)
+        stop_process_group(proc, 10.0)
     return _result(int(result["events"]), float(result["seconds"]))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from psycopg import sql
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from learnstream.infra.process import stop_process_group
 from learnstream.log import get_logger
 from learnstream.settings import Settings
 
@@ -175,14 +175,7 @@ def start_worker(world: World) -> subprocess.Popen[bytes]:
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM the child's process group, SIGKILL after 30 s."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+    stop_process_group(proc, 30.0)
 
 
 def log_tail(world: World, log_name: str, lines: int = 20) -> str:

@@ -136,6 +136,13 @@ def _print_pipeline(result: dict[str, Any]) -> None:
         f"{lat['achieved_rate']:,.0f}/s (target {lat['target_rate']:,.0f}/s); "
         f"p50 per 5 s: {trend}",
     )
+    for point in result.get("latency_sweep", []):
+        verdict = "meets" if point["visible"]["p99_ms"] <= goal else "misses"
+        details.add_row(
+            f"  at {point['fraction']:.0%} of (b)",
+            _ms(point["visible"]),
+            f"{point['rate']:,.0f}/s; p99 {verdict} the goal",
+        )
     details.add_row(
         "  lower bound (txn start) ms",
         _ms(lat["txn_start_lower_bound"]),

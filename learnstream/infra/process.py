@@ -129,3 +129,18 @@ def wait_until(probe: Callable[[], T], timeout_s: float, what: str, log_file: Pa
         f"{what} did not answer within {timeout_s:.0f}s ({last_error})",
         f"read {log_file} or run `learnstream infra logs`",
     )
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], grace_s: float = 30.0) -> None:
+    """SIGTERM a child started in its own session (it and whatever it spawned, nothing else),
+    SIGKILL after `grace_s`."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)

@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
+from learnstream.infra.process import stop_process_group
 from learnstream.settings import Settings
 
 
@@ -59,13 +60,8 @@ class WorkerProcess:
         self.proc.wait(30)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        if self.proc is not None:
+            stop_process_group(self.proc, 30.0)
 
     def exit_code(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
