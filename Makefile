@@ -38,6 +38,10 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+bench: install ## The side-by-side benchmark (results in bench/results/); needs ~15 minutes
+	$(BIN)/learnstream infra up
+	$(BIN)/learnstream bench pipeline
+
 infra-up: install ## Start the embedded stack only
 	$(BIN)/learnstream infra up
 
