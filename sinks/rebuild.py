@@ -1,9 +1,11 @@
 """Rebuild the views by replaying Kafka (Kappa): truncate derived state, forget the consumer
 group's position, let the workers reprocess every topic from the start.
 
-External effects are kept, not replayed: the notifications (with their routed causes) and the
-HR audit stay, and the agents de-duplicate against them, so a rebuild never re-notifies or
-re-posts to HR.
+External effects are kept, not replayed: the notifications, their causes (with the manager each
+was routed to) and the HR audit stay, and the agents de-duplicate against them, so a rebuild
+never re-notifies or re-posts to HR. Keeping the causes matters: routing depends on how org
+data interleaved with the causes the first time, and a replay must not route a cause again to
+someone else.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ DERIVED_TABLES = (
     "certificates",
     "org_chart",
     "due_alerts",
-    "notification_causes",
     "learner_daily_activity",
     "learner_activity",
     "learner_grade_facts",
