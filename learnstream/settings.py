@@ -141,3 +141,27 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The LEARNSTREAM_* environment that reproduces `settings` in a child process."""
+    env = {
+        "LEARNSTREAM_KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "LEARNSTREAM_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "LEARNSTREAM_POSTGRES_DSN": settings.postgres_url,
+        "LEARNSTREAM_REDIS_URL": settings.redis_address,
+        "LEARNSTREAM_TOPIC_PREFIX": settings.topic_prefix,
+        "LEARNSTREAM_WORKER_WEB_PORT": str(settings.worker_web_port),
+        "LEARNSTREAM_WORKER_BATCH_SIZE": str(settings.worker_batch_size),
+        "LEARNSTREAM_WORKER_BATCH_LINGER_S": str(settings.worker_batch_linger_s),
+        "LEARNSTREAM_LOG_JSON": "true",
+    }
+    if settings.kafka_sasl_mechanism:
+        env["LEARNSTREAM_KAFKA_SASL_MECHANISM"] = settings.kafka_sasl_mechanism
+    if settings.kafka_sasl_username:
+        env["LEARNSTREAM_KAFKA_SASL_USERNAME"] = settings.kafka_sasl_username
+    if settings.kafka_sasl_password:
+        env["LEARNSTREAM_KAFKA_SASL_PASSWORD"] = settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_ssl_ca_location:
+        env["LEARNSTREAM_KAFKA_SSL_CA_LOCATION"] = str(settings.kafka_ssl_ca_location)
+    return env

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from learnstream.infra.process import stop_process_group
 from learnstream.log import get_logger
-from learnstream.settings import Settings
+from learnstream.settings import Settings, child_env
 
 log = get_logger(__name__)
 REDIS_KEY_PREFIX = "learnstream:"  # streams.features.KEY_PREFIX; the API shares it
@@ -128,31 +128,6 @@ def _drop_kafka(settings: Settings) -> None:
                 log.warning("bench.world.group_left", group=group, error=repr(exc))
 
 
-def stack_env(settings: Settings) -> dict[str, str]:
-    """The LEARNSTREAM_* environment that reproduces `settings` in a child process."""
-    env = {
-        "LEARNSTREAM_KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "LEARNSTREAM_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
-        "LEARNSTREAM_POSTGRES_DSN": settings.postgres_url,
-        "LEARNSTREAM_REDIS_URL": settings.redis_address,
-        "LEARNSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-        "LEARNSTREAM_WORKER_WEB_PORT": str(settings.worker_web_port),
-        "LEARNSTREAM_WORKER_BATCH_SIZE": str(settings.worker_batch_size),
-        "LEARNSTREAM_WORKER_BATCH_LINGER_S": str(settings.worker_batch_linger_s),
-        "LEARNSTREAM_LOG_JSON": "true",
-        "LEARNSTREAM_LOG_LEVEL": "WARNING",
-    }
-    if settings.kafka_sasl_mechanism:
-        env["LEARNSTREAM_KAFKA_SASL_MECHANISM"] = settings.kafka_sasl_mechanism
-    if settings.kafka_sasl_username:
-        env["LEARNSTREAM_KAFKA_SASL_USERNAME"] = settings.kafka_sasl_username
-    if settings.kafka_sasl_password:
-        env["LEARNSTREAM_KAFKA_SASL_PASSWORD"] = settings.kafka_sasl_password.get_secret_value()
-    if settings.kafka_ssl_ca_location:
-        env["LEARNSTREAM_KAFKA_SSL_CA_LOCATION"] = str(settings.kafka_ssl_ca_location)
-    return env
-
-
 def spawn(
     world: World, argv: list[str], log_name: str, extra: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
@@ -162,7 +137,12 @@ def spawn(
     return subprocess.Popen(
         [sys.executable, "-m", "learnstream", *argv],
         cwd=world.workdir,
-        env={**inherited, **stack_env(world.settings), **(extra or {})},
+        env={
+            **inherited,
+            **child_env(world.settings),
+            "LEARNSTREAM_LOG_LEVEL": "WARNING",
+            **(extra or {}),
+        },
         stdout=(world.workdir / log_name).open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -1,5 +1,5 @@
-"""A Postgres connection kept across timer ticks: opening one per tick costs the server a
-backend fork and the worker a TLS-less handshake several times a second."""
+"""A Postgres connection kept across batches and timer ticks (opening one each time costs the
+server a backend fork several times a second), and replaced once it breaks."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from learnstream.log import get_logger
 from learnstream.serde import AvroSerde, SerdeError
 from learnstream.settings import Settings
 from streams.runtime import ledger
+from streams.runtime.connections import KeptConnection
 from streams.runtime.dead_letters import DeadLetterPublisher
 from streams.runtime.errors import is_transient
 from streams.runtime.outbox import add_to_outbox
@@ -68,7 +69,7 @@ class BatchProcessor:
         self.dead_letters = DeadLetterPublisher(settings, dlq_topic)
         self.connect = connect
         self.on_committed = on_committed
-        self._conn: psycopg.Connection | None = None
+        self._kept = KeptConnection(connect)  # one connection, replaced after it breaks
         # Handlers may declare which events they act on; the rest skip validation and the
         # ledger (most learning.progress snapshots mean nothing to certification, say).
         self._relevant: Callable[[Event], bool] = getattr(handler, "relevant", lambda _: True)
@@ -99,20 +100,9 @@ class BatchProcessor:
             self.on_committed(stats)
         return stats
 
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = self.connect()
-        return self._conn
-
     def _process_once(self, records: list[InboundRecord], stats: BatchStats) -> None:
-        try:
-            conn = self._connection()
-            with conn.transaction():
-                self._apply_batch(conn, records, stats)
-        except BaseException:
-            if self._conn is not None and (self._conn.broken or self._conn.closed):
-                self._conn = None
-            raise
+        with self._kept.transaction() as conn:
+            self._apply_batch(conn, records, stats)
 
     def _apply_batch(
         self, conn: psycopg.Connection, records: list[InboundRecord], stats: BatchStats

@@ -15,19 +15,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from learnstream.infra.process import stop_process_group
-from learnstream.settings import Settings
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The LEARNSTREAM_* environment that reproduces `settings` in a child process."""
-    return {
-        "LEARNSTREAM_KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "LEARNSTREAM_POSTGRES_DSN": settings.postgres_url,
-        "LEARNSTREAM_REDIS_URL": settings.redis_address,
-        "LEARNSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-        "LEARNSTREAM_WORKER_WEB_PORT": str(settings.worker_web_port),
-        "LEARNSTREAM_LOG_JSON": "true",
-    }
+from learnstream.settings import Settings, child_env
 
 
 class WorkerProcess:
@@ -42,7 +30,7 @@ class WorkerProcess:
     def start(self) -> None:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("LEARNSTREAM_")},
-            **settings_env(self.settings),
+            **child_env(self.settings),
             **self.extra_env,
         }
         log = self.log_path.open("ab")
