@@ -30,12 +30,18 @@ HEADER = 10  # C3 01 + 8-byte fingerprint (Avro single-object encoding)
 SETTINGS_ENV = "LEARNSTREAM_BENCH_SETTINGS_JSON"
 
 
-def writer_schemas(settings: Settings) -> dict[bytes, Any]:
-    """Fingerprint -> parsed writer schema, current and historical, built before any timing."""
+def named_writers(settings: Settings) -> dict[bytes, tuple[str, Any]]:
+    """Fingerprint -> (event name, parsed writer schema), current and historical, built before
+    any timing."""
     store = SchemaStore(settings.schema_dir)
-    writers = {fp: parsed for fp, (_, parsed) in store.history_writers.items()}
-    writers.update({store.fingerprints[name]: store.parsed[name] for name in store.names()})
+    writers = dict(store.history_writers)
+    writers.update({store.fingerprints[name]: (name, store.parsed[name]) for name in store.names()})
     return writers
+
+
+def writer_schemas(settings: Settings) -> dict[bytes, Any]:
+    """Fingerprint -> parsed writer schema: the raw loop indexes it once per record."""
+    return {fp: parsed for fp, (_, parsed) in named_writers(settings).items()}
 
 
 def _result(events: int, seconds: float) -> dict[str, float]:

@@ -19,9 +19,9 @@ import faust
 from fastavro import schemaless_reader
 from faust.types import StreamT
 
-from learnstream.bench.baselines import HEADER, SETTINGS_ENV
-from learnstream.serde import SchemaStore
+from learnstream.bench.baselines import HEADER, SETTINGS_ENV, named_writers
 from learnstream.settings import Settings
+from streams.app import broker_credentials, broker_urls
 
 LEARNING = "org.learnstream.learning."
 # Which counter an event bumps; graded attempts count only when passed.
@@ -37,27 +37,11 @@ COUNTERS = {
 }
 
 
-def _writers(settings: Settings) -> dict[bytes, tuple[str, Any]]:
-    store = SchemaStore(settings.schema_dir)
-    writers = dict(store.history_writers)
-    writers.update({store.fingerprints[n]: (n, store.parsed[n]) for n in store.names()})
-    return writers
-
-
-def _credentials(settings: Settings) -> Any:
-    if settings.kafka_security_protocol == "PLAINTEXT":
-        return None
-    # Only for secured clusters: the real app's mapping, not a second copy of it.
-    from streams.app import broker_credentials
-
-    return broker_credentials(settings)
-
-
 def build_app(settings: Settings, args: argparse.Namespace) -> faust.App:
     app = faust.App(
         args.app_id,  # fresh per run: a new consumer group and a new changelog topic
-        broker=[f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")],
-        broker_credentials=_credentials(settings),
+        broker=broker_urls(settings),
+        broker_credentials=broker_credentials(settings),
         store="memory://",
         datadir=args.datadir,
         processing_guarantee="at_least_once",
@@ -69,7 +53,7 @@ def build_app(settings: Settings, args: argparse.Namespace) -> faust.App:
     )
     progress = app.Table("progress", default=dict, partitions=args.partitions)
     source = app.topic(args.topic, key_serializer="raw", value_serializer="raw")
-    writers = _writers(settings)
+    writers = named_writers(settings)
     result_path = Path(args.result)
     expected: int = args.expected
     seen = 0
