@@ -49,6 +49,11 @@ def due_cause_id(learner_id: str, course_id: str, due_at: datetime | int) -> str
     return f"{learner_id}:{course_id}:{epoch_ms(due_at)}"
 
 
+def recertification_cause_id(certificate_id: str, version: int) -> str:
+    """The cause id of RECERTIFICATION_REQUIRED: `{certificate_id}:v{catalog version}`."""
+    return f"{certificate_id}:v{version}"
+
+
 def notification_id(kind: str, cause_id: str, recipient_id: str) -> str:
     """`kind` is the NotificationKind symbol (CERTIFICATE_ISSUED, COURSE_COMPLETED, ...);
     `cause_id` the certificate id, the completion id or due_cause_id(...)."""

@@ -9,17 +9,21 @@ simulator never generates data whose outcome depends on another reading):
 * De-duplication keeps the first occurrence of each envelope.event_id; events after `as_of`
   are left out. The rest are applied in (occurred_at, event_id) order, so delivery order
   (late events, re-sends) cannot change the result.
-* After every learning event the pair is re-evaluated against the newest catalog version seen so
-  far; a catalog version re-evaluates every pair of its course. A pair becoming completed starts a
-  completion (and its certificate) at that event's time; a completed pair that stops being
-  completed has its certificate revoked at that event's time.
+* A pair follows the newest catalog version until its first event, which pins the version in
+  force; an enrollment.created re-pins the newest version unless the pair is completed. A later
+  version changes nothing for a pinned pair, unless it has `recertify_on_publish`: then a pair
+  in progress moves to it, and a completed pair keeps its completion while its certificate's
+  expiry is brought forward to the deadline (and the learner and the manager are told). After
+  every learning event the pair is re-evaluated against its version. A pair becoming completed
+  starts a completion (and its certificate) at that event's time; a completed pair that stops
+  being completed has its certificate revoked at that event's time.
 * A correction applies to its grade whenever the grade is known, in event-time order among the
   corrections of the same (assessment, attempt); `VOIDED` is final. `CORRECTED` without
   new_passed recomputes against the grade's own pass_mark and max_score.
 * Video coverage: union of the segments clipped to [0, duration], done when
   `covered >= 0.9 * duration` (latest duration by event time).
 * Sums are math.fsum, so they do not depend on the order of the terms.
-* Status, due dates (the newest catalog's due_days) and certificate expiry are what holds
+* Status, due dates (the pinned catalog's due_days) and certificate expiry are what holds
   *at `as_of`*. A pair without an active enrolment (cancelled, or never enrolled) is never
   overdue.
 * OVERDUE and AT_RISK are decided in event time at their threshold (due_at, and due_at - 7
@@ -125,7 +129,7 @@ class _History:
             fold.apply(event)
         then = fold.pairs.get((pair.learner_id, pair.course_id))
         empty = Pair(pair.tenant_id, pair.learner_id, pair.course_id)
-        return (then or empty), fold.catalogs.get(pair.course_id)
+        return (then or empty), (then.catalog if then is not None else None)
 
 
 def _results(fold: Fold, as_of: int, seed: int | None, kept: list[SimEvent]) -> Oracle:
@@ -147,7 +151,7 @@ def _results(fold: Fold, as_of: int, seed: int | None, kept: list[SimEvent]) -> 
 
     for key in sorted(fold.pairs):
         pair = fold.pairs[key]
-        catalog = fold.catalogs.get(pair.course_id)
+        catalog = pair.catalog
         done, total = pair.required_done(catalog)
         percent = round(100 * done / total, 1) if total else 0.0
         due = pair.due_at(catalog)
@@ -189,6 +193,10 @@ def _results(fold: Fold, as_of: int, seed: int | None, kept: list[SimEvent]) -> 
             manager = fold.manager_at(pair.learner_id, c.completed_at)
             notify("COURSE_COMPLETED", c.completion_id, manager, pair)
             notify("CERTIFICATE_ISSUED", c.certificate_id, manager, pair)
+            for version, published_at in c.recertified:
+                cause = ids.recertification_cause_id(c.certificate_id, version)
+                for recipient in (pair.learner_id, fold.manager_at(pair.learner_id, published_at)):
+                    notify("RECERTIFICATION_REQUIRED", cause, recipient, pair)
     oracle.notifications = sorted(
         notes, key=lambda n: (n.subject_learner_id, n.course_id, n.kind, n.recipient_id)
     )

@@ -70,9 +70,10 @@ class Fold:
         if name == COURSE_PUBLISHED:
             current = self.catalogs.get(rec["course_id"])
             if current is None or rec["version"] > current.version:
-                self.catalogs[rec["course_id"]] = CatalogVersion.from_record(rec)
+                published = CatalogVersion.from_record(rec, t, event.event_id)
+                self.catalogs[rec["course_id"]] = published
                 for pair in self.by_course.get(rec["course_id"], []):
-                    self._evaluate(pair, t)
+                    self._republished(pair, published, t)
         elif name == EMPLOYMENT_CHANGED:
             self.learners.add(rec["learner_id"])
             self.org.setdefault(rec["learner_id"], OrgTimeline()).add(
@@ -89,6 +90,8 @@ class Fold:
         elif name in LEARNING_EVENTS:
             pair = self._pair(rec["envelope"]["tenant_id"], rec["learner_id"], rec["course_id"])
             self._learn(pair, name, rec, t)
+            if name == ENROLLMENT_CREATED and not pair.completed:
+                pair.catalog = self.catalogs.get(pair.course_id)  # (re-)enrolment re-pins
             if name in ACTIVITY:
                 pair.last_activity = t if pair.last_activity is None else max(pair.last_activity, t)
             self._evaluate(pair, t)
@@ -99,6 +102,7 @@ class Fold:
         pair = self.pairs.get((learner_id, course_id))
         if pair is None:
             pair = self.pairs[(learner_id, course_id)] = Pair(tenant_id, learner_id, course_id)
+            pair.catalog = self.catalogs.get(course_id)  # its first event pins the version
             self.by_course.setdefault(course_id, []).append(pair)
             self.learners.add(learner_id)
         return pair
@@ -135,14 +139,37 @@ class Fold:
                 Correction(rec["action"], rec.get("new_score"), rec.get("new_passed"))
             )
 
+    def _republished(self, pair: Pair, published: CatalogVersion, t: int) -> None:
+        """A newer version reaches a pair that already began: it keeps its pinned version,
+        unless the owner asked everyone to re-certify."""
+        if pair.catalog is None:
+            pair.catalog = published
+        elif not published.recertify_on_publish:
+            return
+        else:
+            pair.recertify_versions.append(published)
+            if pair.completed:
+                last = pair.completions[-1]
+                deadline = published.recertify_deadline
+                last.expires_at = min(last.expires_at or deadline, deadline)
+                last.recertified.append((published.version, t))
+                return
+            pair.catalog = published
+        self._evaluate(pair, t)
+
     def _evaluate(self, pair: Pair, t: int) -> None:
-        catalog = self.catalogs.get(pair.course_id)
+        catalog = pair.catalog
         done, total = pair.required_done(catalog)
         complete = total > 0 and done == total
         if complete and not pair.completed and catalog is not None:
             attempt = len(pair.completions) + 1
             key = (pair.tenant_id, pair.learner_id, pair.course_id, attempt)
             validity = catalog.validity_days
+            expires_at = None if validity is None else t + validity * DAY_MS
+            for later in pair.recertify_versions:  # its version was superseded by its owner
+                if later.version > catalog.version:
+                    deadline = later.recertify_deadline
+                    expires_at = deadline if expires_at is None else min(expires_at, deadline)
             pair.completions.append(
                 Completion(
                     attempt=attempt,
@@ -152,7 +179,7 @@ class Fold:
                     score=pair.course_score(catalog),
                     course_version=catalog.version,
                     time_spent=pair.time_spent(),
-                    expires_at=None if validity is None else t + validity * DAY_MS,
+                    expires_at=expires_at,
                 )
             )
         elif pair.completed and not complete:

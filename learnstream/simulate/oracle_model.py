@@ -109,7 +109,9 @@ class CompletionRow(_Row):
 @dataclass(frozen=True)
 class NotificationRow(_Row):
     notification_id: str
-    kind: str  # CERTIFICATE_ISSUED | COURSE_COMPLETED | OVERDUE | AT_RISK
+    kind: (
+        str  # CERTIFICATE_ISSUED | COURSE_COMPLETED | OVERDUE | AT_RISK | RECERTIFICATION_REQUIRED
+    )
     recipient_id: str
     subject_learner_id: str
     course_id: str

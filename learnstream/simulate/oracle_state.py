@@ -9,6 +9,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
+from learnstream.ids import epoch_ms
+
 VIDEO_DONE_RATIO = 0.9
 ITEM_KINDS = ("LESSON", "VIDEO", "ASSESSMENT")  # UNKNOWN never counts toward progress
 
@@ -22,9 +24,19 @@ class CatalogVersion:
     validity_days: int | None
     module_of: dict[str, str]  # item_id -> module_id
     required: list[tuple[str, str]]  # (item_id, kind): required items of required modules
+    published_at: int = 0
+    event_id: str = ""
+    recertify_on_publish: bool = False
+    recertify_by: int | None = None
+
+    @property
+    def recertify_deadline(self) -> int:
+        return max(self.published_at, self.recertify_by or self.published_at)
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> CatalogVersion:
+    def from_record(
+        cls, record: dict[str, Any], published_at: int = 0, event_id: str = ""
+    ) -> CatalogVersion:
         module_of: dict[str, str] = {}
         required: list[tuple[str, str]] = []
         for module in record.get("modules", []):
@@ -40,6 +52,12 @@ class CatalogVersion:
             validity_days=record.get("certificate_validity_days"),
             module_of=module_of,
             required=required,
+            published_at=published_at,
+            event_id=event_id,
+            recertify_on_publish=bool(record.get("recertify_on_publish", False)),
+            recertify_by=None
+            if record.get("recertify_by") is None
+            else epoch_ms(record["recertify_by"]),
         )
 
     @property
@@ -113,6 +131,8 @@ class Completion:
     time_spent: float
     expires_at: int | None
     revoked_at: int | None = None
+    # (version, published_at) of each later version whose owner asked holders to re-certify
+    recertified: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -132,6 +152,8 @@ class Pair:
     last_activity: int | None = None
     completed: bool = False
     completions: list[Completion] = field(default_factory=list)
+    catalog: CatalogVersion | None = None  # pinned when the enrolment began
+    recertify_versions: list[CatalogVersion] = field(default_factory=list)
 
     def effective(self) -> dict[tuple[str, int], Grade]:
         out = {}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from learnstream.ids import epoch_ms
+
 COUNTED_KINDS = ("LESSON", "VIDEO", "ASSESSMENT")  # a future kind never counts until known
 
 
@@ -19,6 +21,15 @@ class CourseRules:
     validity_days: int | None
     module_of: dict[str, str]  # item_id -> module_id
     required: tuple[tuple[str, str], ...]  # (item_id, kind) of required items in required modules
+    # The owner's explicit "everyone re-certifies": certificates of earlier versions expire at
+    # recertify_by (or at publication), instead of a silent re-evaluation that would revoke.
+    recertify_on_publish: bool = False
+    recertify_by: int | None = None  # event time, ms
+
+    @property
+    def recertify_deadline(self) -> int:
+        """When certificates of earlier versions expire (never before the publication)."""
+        return max(self.published_at, self.recertify_by or self.published_at)
 
     @property
     def required_assessments(self) -> list[str]:
@@ -35,6 +46,8 @@ class CourseRules:
             "validity_days": self.validity_days,
             "module_of": self.module_of,
             "required": [list(r) for r in self.required],
+            "recertify_on_publish": self.recertify_on_publish,
+            "recertify_by": self.recertify_by,
         }
 
     @classmethod
@@ -61,4 +74,10 @@ def course_rules(record: dict[str, Any], published_at: int, event_id: str) -> Co
         validity_days=record.get("certificate_validity_days"),
         module_of=module_of,
         required=tuple(required),
+        recertify_on_publish=bool(record.get("recertify_on_publish", False)),
+        recertify_by=_opt_ms(record.get("recertify_by")),
     )
+
+
+def _opt_ms(value: Any) -> int | None:
+    return None if value is None else epoch_ms(value)

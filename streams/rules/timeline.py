@@ -1,9 +1,16 @@
 """Fold a pair's facts and its course's catalog versions in event time into a timeline of
-completions and un-completions, plus the pair's progress as of a clock (docs/domain-rules.md)."""
+completions and un-completions, plus the pair's progress as of a clock (docs/domain-rules.md).
+
+An enrolment is pinned to the catalog version in force when it began: a later version changes
+the requirements of new enrolments only, so republishing a course never revokes a certificate.
+A version published with `recertify_on_publish` is the owner's explicit exception: it moves the
+pinned enrolments that are still in progress onto it, and makes the current certificates of
+completed ones expire at its deadline (a recertification, never a revocation).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from streams.rules.catalog import CourseRules
@@ -21,12 +28,25 @@ class Completion:
     expires_at: int | None
     revoked_at: int | None = None
     revoked_by: str | None = None  # event id that un-completed it
+    recertify: tuple[Recertify, ...] = ()  # later versions whose owner asked to re-certify
+
+
+@dataclass(frozen=True)
+class Recertify:
+    """A version with `recertify_on_publish` reached a completed pair of an earlier version."""
+
+    version: int
+    event_id: str  # the catalog event: the cause of the derived events
+    published_at: int
+    deadline: int  # the certificate expires no later than this
 
 
 @dataclass
 class Timeline:
     facts: PairFacts
-    course: CourseRules | None
+    course: CourseRules | None  # the version the pair follows (pinned once enrolled)
+    latest: CourseRules | None = None  # the newest version published so far
+    recertify_caps: list[CourseRules] = field(default_factory=list)
     completions: list[Completion] = field(default_factory=list)
     completed: bool = False
     last_fact_id: str | None = None
@@ -41,14 +61,43 @@ def fold(facts: list[Fact], versions: list[CourseRules]) -> Timeline:
     timeline = Timeline(PairFacts(), None)
     for t, event_id, item in steps:
         if isinstance(item, CourseRules):
-            if timeline.course is not None and item.version <= timeline.course.version:
-                continue  # an older or equal version published later changes nothing
-            timeline.course = item
+            if not _publish(timeline, item):
+                continue
         else:
             timeline.facts.learn(item)
             timeline.last_fact_id, timeline.last_fact_t = event_id, t
+            if item["kind"] == "enrolled" and not timeline.completed:
+                timeline.course = timeline.latest  # a (re-)enrolment pins the newest version
         _evaluate(timeline, t, event_id)
     return timeline
+
+
+def _publish(timeline: Timeline, version: CourseRules) -> bool:
+    """Take a catalog version into the fold; False when it changes nothing for this pair."""
+    if timeline.latest is not None and version.version <= timeline.latest.version:
+        return False  # an older or equal version published later changes nothing
+    timeline.latest = version
+    pinned = timeline.last_fact_id is not None and timeline.course is not None
+    if not pinned:
+        timeline.course = version  # no activity yet: the pair follows the newest version
+        return True
+    if not version.recertify_on_publish:
+        return False  # the enrolment keeps the version it began with
+    timeline.recertify_caps.append(version)
+    if not timeline.completed:
+        timeline.course = version  # still learning: the new requirements apply
+        return True
+    last = timeline.completions[-1]
+    expires = _capped(last.expires_at, version.recertify_deadline)
+    recertify = Recertify(version.version, version.event_id, version.published_at, expires)
+    timeline.completions[-1] = replace(
+        last, expires_at=expires, recertify=(*last.recertify, recertify)
+    )
+    return False
+
+
+def _capped(expires_at: int | None, deadline: int) -> int:
+    return deadline if expires_at is None else min(expires_at, deadline)
 
 
 def fold_until(facts: list[Fact], versions: list[CourseRules], at: int) -> Timeline:
@@ -62,6 +111,10 @@ def _evaluate(timeline: Timeline, t: int, cause_id: str) -> None:
     complete = total > 0 and done == total
     if complete and not timeline.completed and course is not None:
         validity = course.validity_days
+        expires_at = None if validity is None else t + validity * DAY_MS
+        for later in timeline.recertify_caps:  # completed on a version its owner superseded
+            if later.version > course.version:
+                expires_at = _capped(expires_at, later.recertify_deadline)
         timeline.completions.append(
             Completion(
                 attempt=len(timeline.completions) + 1,
@@ -70,15 +123,13 @@ def _evaluate(timeline: Timeline, t: int, cause_id: str) -> None:
                 score=facts.course_score(course),
                 course_version=course.version,
                 time_spent=facts.time_spent(),
-                expires_at=None if validity is None else t + validity * DAY_MS,
+                expires_at=expires_at,
             )
         )
     elif timeline.completed and not complete:
         last = timeline.completions[-1]
         if last.revoked_at is None:
-            timeline.completions[-1] = Completion(
-                **{**last.__dict__, "revoked_at": t, "revoked_by": cause_id}
-            )
+            timeline.completions[-1] = replace(last, revoked_at=t, revoked_by=cause_id)
     timeline.completed = complete
 
 

@@ -83,6 +83,7 @@ class Scenario:
         pass_mark: float = 0.7,
         due_days: int | None = None,
         validity: int | None = None,
+        **extra: Any,
     ) -> SimEvent:
         return self.add(
             COURSE_PUBLISHED,
@@ -97,6 +98,7 @@ class Scenario:
             certificate_validity_days=validity,
             prerequisites=[],
             skills=[],
+            **extra,
         )
 
     def employ(
@@ -504,26 +506,120 @@ def test_catalog_lower_or_equal_version_arriving_later_is_ignored() -> None:
     assert oracle.certificates[0].expires_at == at(4 + 30 * DAY)
 
 
-def test_a_higher_catalog_version_re_evaluates_pairs() -> None:
+LESSON_ONLY = [
+    {
+        "module_id": "m1",
+        "title": "M1",
+        "required": True,
+        "items": [{"item_id": "l1", "kind": "LESSON", "required": True}],
+    }
+]
+LESSON_PLUS_MODULE = [
+    *LESSON_ONLY,
+    {
+        "module_id": "m9",
+        "title": "New",
+        "required": True,
+        "items": [{"item_id": "l9", "kind": "LESSON", "required": True}],
+    },
+]
+
+
+def republished_course() -> Scenario:
+    """l-1 is certified on version 1; version 2 adds a required module; l-2 enrols after."""
     s = Scenario()
-    s.course(0, version=1)
+    for learner in ("l-1", "l-2"):
+        s.employ(0, learner=learner, manager="boss")
+    s.course(0, version=1, modules=LESSON_ONLY, validity=365)
+    s.enrol(1, learner="l-1")
+    s.lesson(2, learner="l-1")  # completed on version 1
+    s.course(5, version=2, modules=LESSON_PLUS_MODULE)  # one more required module
+    s.enrol(6, learner="l-2")
+    s.lesson(7, learner="l-2")
+    return s
+
+
+def recertified_course() -> Scenario:
+    """l-1 is certified on version 1, l-2 still learning; version 2 asks for recertification."""
+    s = Scenario()
+    for learner in ("l-1", "l-2"):
+        s.employ(0, learner=learner, manager="boss")
+    s.course(0, version=1, modules=LESSON_ONLY, validity=365)
+    s.enrol(1, learner="l-1")
+    s.lesson(2, learner="l-1")  # certified on version 1
+    s.enrol(3, learner="l-2")  # still learning when version 2 arrives
+    s.course(
+        50,
+        version=2,
+        modules=LESSON_PLUS_MODULE,
+        validity=365,
+        recertify_on_publish=True,
+        recertify_by=at(100),
+    )
+    s.lesson(60, learner="l-2")
+    return s
+
+
+def test_a_republished_course_binds_new_enrolments_and_never_revokes_earned_certificates() -> None:
+    oracle = republished_course().oracle()
+    progress = {
+        p.learner_id: (p.status, p.required_done, p.required_total) for p in oracle.progress
+    }
+    assert progress == {"l-1": ("completed", 1, 1), "l-2": ("in_progress", 1, 2)}
+    assert [(c.learner_id, c.revoked, c.expires_at) for c in oracle.certificates] == [
+        ("l-1", False, at(2 + 365 * DAY))
+    ]
+    assert [c.course_version for c in oracle.completions] == [1]
+    assert {n.kind for n in oracle.notifications} == {"COURSE_COMPLETED", "CERTIFICATE_ISSUED"}
+
+
+def test_an_enrolment_in_progress_keeps_its_version_even_when_the_new_one_is_easier() -> None:
+    s = Scenario()
+    s.course(0, version=1, modules=LESSON_PLUS_MODULE)
     s.enrol(1)
     s.lesson(2)
-    relaxed = [
-        {
-            "module_id": "m1",
-            "title": "M1",
-            "required": True,
-            "items": [
-                {"item_id": "l1", "kind": "LESSON", "required": True},
-                {"item_id": "v1", "kind": "VIDEO", "required": False},
-            ],
-        }
-    ]
-    s.course(5, version=2, modules=relaxed)
+    s.course(5, version=2, modules=LESSON_ONLY)  # would complete the pair if it applied
+    s.enrol(6, learner="l-2")  # began after: version 2
+    s.lesson(7, learner="l-2")
     oracle = s.oracle()
-    assert oracle.completions[0].completed_at == at(5)
-    assert oracle.completions[0].course_version == 2
+    assert [(p.learner_id, p.status) for p in oracle.progress] == [
+        ("l-1", "in_progress"),
+        ("l-2", "completed"),
+    ]
+    assert [(c.learner_id, c.course_version) for c in oracle.completions] == [("l-2", 2)]
+
+
+def test_an_enrolment_that_began_before_any_catalog_takes_the_first_version() -> None:
+    s = Scenario()
+    s.enrol(1)
+    s.lesson(2)
+    s.course(3, version=1, modules=LESSON_ONLY)
+    s.course(5, version=2, modules=LESSON_PLUS_MODULE)
+    oracle = s.oracle()
+    assert (only(oracle).status, only(oracle).required_total) == ("completed", 1)
+    assert oracle.completions[0].completed_at == at(3)
+
+
+def test_recertify_on_publish_expires_earned_certificates_and_notifies_instead_of_revoking() -> (
+    None
+):
+    oracle = recertified_course().oracle()
+    progress = {
+        p.learner_id: (p.status, p.required_done, p.required_total) for p in oracle.progress
+    }
+    assert progress == {"l-1": ("completed", 1, 1), "l-2": ("in_progress", 1, 2)}
+    [cert] = oracle.certificates
+    assert (cert.learner_id, cert.revoked, cert.expires_at) == ("l-1", False, at(100))
+    cause = ids.recertification_cause_id(cert.certificate_id, 2)
+    recertify = {
+        (n.notification_id, n.recipient_id)
+        for n in oracle.notifications
+        if n.kind == "RECERTIFICATION_REQUIRED"
+    }
+    assert recertify == {
+        (ids.notification_id("RECERTIFICATION_REQUIRED", cause, to), to) for to in ("boss", "l-1")
+    }
+    assert oracle.hr_corrections == []
 
 
 # --- status: due dates, overdue, cancelled, at risk -------------------------------------------

@@ -17,6 +17,7 @@ from learnstream.simulate import compute_oracle, generate
 from streams.rules.catalog import course_rules
 from streams.rules.progress import to_fact
 from streams.rules.timeline import fold, progress_as_of
+from tests.unit.test_oracle import recertified_course, republished_course
 
 CATALOG = "org.learnstream.catalog.course.published.v1"
 
@@ -110,3 +111,37 @@ def test_completions_and_certificates_match(world) -> None:  # type: ignore[no-u
             assert (c.score is None) == (expected is None)
             if expected is not None:
                 assert math.isclose(c.score, expected, abs_tol=1e-9)
+
+
+@pytest.mark.parametrize("scenario", [republished_course, recertified_course])
+def test_catalog_republish_scenarios_match(scenario) -> None:  # type: ignore[no-untyped-def]
+    """Pinned versions and recertification: the same certificates, expiries and statuses."""
+    events = scenario().events
+    oracle = compute_oracle(events)
+    timelines, tenants = _fold_all(events)
+    as_of = ids.epoch_ms(oracle.as_of)
+    ours = {
+        (learner, course): progress_as_of(t, as_of).status
+        for (learner, course), t in timelines.items()
+    }
+    assert ours == {(r.learner_id, r.course_id): r.status for r in oracle.progress}
+    certificates = {
+        (learner, c.attempt, c.revoked_at, c.expires_at, c.course_version)
+        for (learner, _), t in timelines.items()
+        for c in t.completions
+    }
+    assert certificates == {
+        (
+            c.learner_id,
+            c.attempt,
+            None if c.revoked_at is None else ids.epoch_ms(c.revoked_at),
+            None if c.expires_at is None else ids.epoch_ms(c.expires_at),
+            next(x.course_version for x in oracle.completions if x.completion_id == cid),
+        )
+        for c in oracle.certificates
+        for cid in [
+            ids.completion_id(
+                tenants[(c.learner_id, c.course_id)], c.learner_id, c.course_id, c.attempt
+            )
+        ]
+    }
