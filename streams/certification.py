@@ -10,7 +10,13 @@ import redis
 
 from learnstream import ids
 from learnstream.settings import Settings
-from streams.derive import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, COURSE_COMPLETED, derived
+from streams.derive import (
+    CERTIFICATE_ISSUED,
+    CERTIFICATE_REVOKED,
+    COURSE_COMPLETED,
+    RECERTIFICATION_REQUIRED,
+    derived,
+)
 from streams.leaderboard import refresh_member
 from streams.rules.progress import DAY_MS
 from streams.runtime.records import Event, Outbound
@@ -40,8 +46,8 @@ class CertificationHandler:
 
     @staticmethod
     def relevant(event: Event) -> bool:
-        """Completions and un-completions; progress snapshots change no certificate."""
-        return event.name == COURSE_COMPLETED or (
+        """Completions, un-completions and recertifications; snapshots change no certificate."""
+        return event.name in (COURSE_COMPLETED, RECERTIFICATION_REQUIRED) or (
             event.name == PROGRESS_CHANGED and header(event, "ls-transition") == "uncompleted"
         )
 
@@ -51,6 +57,9 @@ class CertificationHandler:
         for event in events:
             if event.name == COURSE_COMPLETED:
                 out += self._issue(conn, event)
+            elif event.name == RECERTIFICATION_REQUIRED:
+                self._bring_expiry_forward(conn, event)
+                continue
             elif self.relevant(event):
                 out += self._revoke(conn, event)
             else:
@@ -110,6 +119,17 @@ class CertificationHandler:
                 },
             )
         ]
+
+    @staticmethod
+    def _bring_expiry_forward(conn: psycopg.Connection, event: Event) -> None:
+        """The course owner asked holders to re-certify: the certificate stays valid until the
+        deadline and is then expired (never revoked). Idempotent: the earlier expiry wins."""
+        r = event.record
+        conn.execute(
+            "UPDATE certificates SET expires_at = LEAST(COALESCE(expires_at, %(at)s), %(at)s) "
+            "WHERE certificate_id = %(id)s",
+            {"at": r["expires_at"], "id": str(r["certificate_id"])},
+        )
 
     def _revoke(self, conn: psycopg.Connection, event: Event) -> list[Outbound]:
         r = event.record

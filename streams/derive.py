@@ -12,6 +12,7 @@ from streams.runtime.records import Outbound
 SOURCE = "/learnstream/streams"
 PROGRESS_CHANGED = "org.learnstream.learning.progress.changed.v1"
 COURSE_COMPLETED = "org.learnstream.learning.course.completed.v1"
+RECERTIFICATION_REQUIRED = "org.learnstream.learning.recertification.required.v1"
 CERTIFICATE_ISSUED = "org.learnstream.credential.certificate.issued.v1"
 CERTIFICATE_REVOKED = "org.learnstream.credential.certificate.revoked.v1"
 NOTIFICATION_REQUESTED = "org.learnstream.notification.notification.requested.v1"

@@ -15,7 +15,13 @@ from learnstream import ids
 from learnstream.clock import AT_RISK_WINDOW_MS
 from learnstream.settings import Settings
 from streams.certification import header
-from streams.derive import CERTIFICATE_ISSUED, COURSE_COMPLETED, NOTIFICATION_REQUESTED, derived
+from streams.derive import (
+    CERTIFICATE_ISSUED,
+    COURSE_COMPLETED,
+    NOTIFICATION_REQUESTED,
+    RECERTIFICATION_REQUIRED,
+    derived,
+)
 from streams.notifications_store import (
     Cause,
     causes_affected_by,
@@ -34,6 +40,8 @@ PROGRESS_CHANGED = "org.learnstream.learning.progress.changed.v1"
 OUTPUT_TOPIC = "notification.requested"
 DEFAULT_CHANNEL = "WEBHOOK"
 DUE_TRANSITIONS = {"overdue": "OVERDUE", "at_risk": "AT_RISK"}
+# Kinds the learner is told about too, not only the manager in charge.
+TO_THE_LEARNER_TOO = {"RECERTIFICATION_REQUIRED"}
 
 
 class NotificationsHandler:
@@ -62,7 +70,9 @@ class NotificationsHandler:
         managers = [manager_at(org.get(c.learner_id, []), c.lookup_ms) for c in causes]
         routed = [(c, m) for c, m in zip(causes, managers, strict=True) if m is not None]
         mark_routed(conn, routed)
-        return self._notify(conn, routed)
+        # The learner needs no routing; a cause seen again (late org data) inserts nothing twice.
+        learners = [(c, c.learner_id) for c in causes if c.kind in TO_THE_LEARNER_TOO]
+        return self._notify(conn, routed + learners)
 
     @staticmethod
     def _cause(event: Event) -> Cause | None:
@@ -86,6 +96,10 @@ class NotificationsHandler:
         if event.name == COURSE_COMPLETED:
             at = ids.epoch_ms(r["completed_at"])
             return make("COURSE_COMPLETED", str(r["completion_id"]), at, at)
+        if event.name == RECERTIFICATION_REQUIRED:
+            at = ids.epoch_ms(r["published_at"])
+            cause_id = ids.recertification_cause_id(str(r["certificate_id"]), r["required_version"])
+            return make("RECERTIFICATION_REQUIRED", cause_id, at, at)
         transition = header(event, "ls-transition") if event.name == PROGRESS_CHANGED else None
         if transition in DUE_TRANSITIONS:
             due = int(header(event, "ls-due-at") or 0)

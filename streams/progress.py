@@ -14,10 +14,10 @@ from learnstream import ids
 from learnstream.settings import Settings
 from learnstream.topology import load_topology
 from streams import progress_store as store
-from streams.derive import COURSE_COMPLETED, PROGRESS_CHANGED, derived
+from streams.derive import COURSE_COMPLETED, PROGRESS_CHANGED, RECERTIFICATION_REQUIRED, derived
 from streams.rules.catalog import course_rules
 from streams.rules.progress import to_fact
-from streams.rules.timeline import Completion, Progress, Timeline, fold, progress_as_of
+from streams.rules.timeline import Completion, Progress, Recertify, Timeline, fold, progress_as_of
 from streams.runtime.errors import InvalidContent
 from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
@@ -131,8 +131,13 @@ def emissions(
     emitted = state.setdefault("emitted", {})
     done_attempts: list[int] = emitted.setdefault("completed", [])
     revoked_attempts: list[int] = emitted.setdefault("uncompleted", [])
+    recertified: list[list[int]] = emitted.setdefault("recertify", [])
     out: list[tuple[int, Outbound]] = []
     for c in timeline.completions:
+        for r in c.recertify:
+            if [c.attempt, r.version] not in recertified:
+                recertified.append([c.attempt, r.version])
+                out.append((r.published_at, recertification(tenant, pair, c, r)))
         if c.attempt not in done_attempts:
             done_attempts.append(c.attempt)
             out.append(
@@ -178,7 +183,8 @@ def emissions(
                         headers={
                             "ls-transition": "uncompleted",
                             "ls-attempt": str(c.attempt),
-                            "ls-reason": revoke_reason(c, timeline),
+                            # Versions are pinned per enrolment, so only a correction revokes.
+                            "ls-reason": "grade_corrected",
                         },
                         fields=undone,
                     ),
@@ -207,11 +213,27 @@ def emissions(
     return [outbound for _, outbound in out]
 
 
-def revoke_reason(completion: Completion, timeline: Timeline) -> str:
-    """Why a pair stopped being completed: a new catalog version or a grade correction."""
-    if timeline.course is not None and completion.revoked_by == timeline.course.event_id:
-        return "requirements_changed"
-    return "grade_corrected"
+def recertification(tenant: str, pair: Pair, c: Completion, r: Recertify) -> Outbound:
+    learner, course = pair
+    return derived(
+        OUTPUT_TOPIC,
+        RECERTIFICATION_REQUIRED,
+        learner,
+        tenant_id=tenant,
+        cause=f"{r.event_id}:{learner}:{c.attempt}",
+        at_ms=r.published_at,
+        fields={
+            "certificate_id": ids.certificate_id(tenant, learner, course, c.attempt),
+            "completion_id": ids.completion_id(tenant, learner, course, c.attempt),
+            "learner_id": learner,
+            "course_id": course,
+            "attempt": c.attempt,
+            "certified_version": c.course_version,
+            "required_version": r.version,
+            "published_at": ids.from_epoch_ms(r.published_at),
+            "expires_at": ids.from_epoch_ms(r.deadline),
+        },
+    )
 
 
 def progress_fields(pair: Pair, progress: Progress, status: str | None = None) -> dict[str, Any]:

@@ -139,6 +139,16 @@ def compare_hr(conn: psycopg.Connection, oracle: Oracle, result: Comparison) -> 
     )
 
 
+# Notification kinds docs/domain-rules.md decides (the oracle knows no digests).
+RULED_KINDS = (
+    "CERTIFICATE_ISSUED",
+    "COURSE_COMPLETED",
+    "OVERDUE",
+    "AT_RISK",
+    "RECERTIFICATION_REQUIRED",
+)
+
+
 def compare_with_oracle(
     conn: psycopg.Connection, oracle: Oracle, *, hr: bool = False
 ) -> Comparison:
@@ -171,12 +181,14 @@ def compare_with_oracle(
         or not math.isclose(views[pair][4], want[4], abs_tol=1e-6)
     ] + [(pair, got, None) for pair, got in views.items() if pair not in expected]
     certs = {
-        str(r[0]): (r[1], r[2] is not None)
+        str(r[0]): (r[1], r[2] is not None, r[3])
         for r in conn.execute(
-            "SELECT certificate_id, attempt, revoked_at FROM certificates"
+            "SELECT certificate_id, attempt, revoked_at, expires_at FROM certificates"
         ).fetchall()
     }
-    want_certs = {c.certificate_id: (c.attempt, c.revoked) for c in oracle.certificates}
+    want_certs = {
+        c.certificate_id: (c.attempt, c.revoked, c.expires_at) for c in oracle.certificates
+    }
     result.checked["certificates"] = len(want_certs)
     result.differences["certificates"] = sorted(
         (cid, certs.get(cid), want_certs.get(cid))
@@ -186,15 +198,10 @@ def compare_with_oracle(
     notes = {
         str(r[0])
         for r in conn.execute(
-            "SELECT notification_id FROM notifications WHERE kind IN "
-            "('CERTIFICATE_ISSUED', 'COURSE_COMPLETED', 'OVERDUE', 'AT_RISK')"
+            "SELECT notification_id FROM notifications WHERE kind = ANY(%s)", (list(RULED_KINDS),)
         ).fetchall()
     }
-    want_notes = {
-        n.notification_id
-        for n in oracle.notifications
-        if n.kind in ("CERTIFICATE_ISSUED", "COURSE_COMPLETED", "OVERDUE", "AT_RISK")
-    }
+    want_notes = {n.notification_id for n in oracle.notifications if n.kind in RULED_KINDS}
     result.checked["notifications"] = len(want_notes)
     result.differences["notifications"] = sorted(
         [("missing", n) for n in want_notes - notes] + [("extra", n) for n in notes - want_notes]

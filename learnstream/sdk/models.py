@@ -15,6 +15,7 @@ from learnstream.sdk.models_learning import (
     ModuleCompleted,
     ProgressChanged,
     ProgressStatus,
+    RecertificationRequired,
     VideoProgressed,
     WatchedSegment,
 )
@@ -51,6 +52,7 @@ EVENT_MODELS: dict[str, type[Event]] = {
         GradeCorrected,
         CourseCompleted,
         ProgressChanged,
+        RecertificationRequired,
         CoursePublished,
         EmploymentChanged,
         ProfileChanged,
@@ -101,6 +103,7 @@ __all__ = [
     "ProfileChanged",
     "ProgressChanged",
     "ProgressStatus",
+    "RecertificationRequired",
     "SkillWeight",
     "SyncResult",
     "VideoProgressed",

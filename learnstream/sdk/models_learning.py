@@ -198,6 +198,30 @@ class CourseCompleted(Event):
     time_spent_seconds: Seconds = 0.0
 
 
+class RecertificationRequired(Event):
+    EVENT_NAME: ClassVar[str] = "org.learnstream.learning.recertification.required.v1"
+
+    certificate_id: uuid.UUID
+    completion_id: uuid.UUID
+    learner_id: Id
+    course_id: Id
+    attempt: Attempt
+    certified_version: Version
+    required_version: Version
+    published_at: Timestamp
+    expires_at: Timestamp
+
+    @model_validator(mode="after")
+    def _required_is_newer(self) -> Self:
+        if self.required_version <= self.certified_version:
+            raise rule_violation(
+                "required_version",
+                f"must be > certified_version (got {self.required_version} <= "
+                f"{self.certified_version})",
+            )
+        return self
+
+
 class ProgressChanged(Event):
     EVENT_NAME: ClassVar[str] = "org.learnstream.learning.progress.changed.v1"
 

@@ -61,6 +61,7 @@ class NotificationKind(enum.StrEnum):
     COURSE_COMPLETED = "COURSE_COMPLETED"
     OVERDUE = "OVERDUE"
     AT_RISK = "AT_RISK"
+    RECERTIFICATION_REQUIRED = "RECERTIFICATION_REQUIRED"
     DIGEST = "DIGEST"
 
 
@@ -112,6 +113,8 @@ class CoursePublished(Event):
     certificate_validity_days: PositiveDays | None = None
     prerequisites: list[Id] = Field(default_factory=list)
     skills: list[SkillWeight] = Field(default_factory=list)
+    recertify_on_publish: bool = False
+    recertify_by: Timestamp | None = None
 
     @model_validator(mode="after")
     def _ids_unique_within_the_course(self) -> Self:
@@ -133,6 +136,8 @@ class CoursePublished(Event):
                 seen_items.add(item.item_id)
         if self.course_id in self.prerequisites:
             raise rule_violation("prerequisites", "must not contain the course itself")
+        if self.recertify_by is not None and not self.recertify_on_publish:
+            raise rule_violation("recertify_by", "is only meaningful with recertify_on_publish")
         return self
 
 

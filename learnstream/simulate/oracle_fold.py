@@ -59,7 +59,8 @@ class Fold:
     """The state after applying events one by one, in event-time order."""
 
     def __init__(self) -> None:
-        self.catalogs: dict[str, CatalogVersion] = {}
+        self.catalogs: dict[str, CatalogVersion] = {}  # the newest version per course
+        self.published: dict[str, dict[int, CatalogVersion]] = {}  # first copy of each
         self.pairs: dict[tuple[str, str], Pair] = {}
         self.by_course: dict[str, list[Pair]] = {}
         self.org: dict[str, OrgTimeline] = {}
@@ -68,12 +69,20 @@ class Fold:
     def apply(self, event: SimEvent) -> None:
         name, rec, t = event.event_name, event.record, event_time(event)
         if name == COURSE_PUBLISHED:
-            current = self.catalogs.get(rec["course_id"])
-            if current is None or rec["version"] > current.version:
-                published = CatalogVersion.from_record(rec, t, event.event_id)
-                self.catalogs[rec["course_id"]] = published
-                for pair in self.by_course.get(rec["course_id"], []):
+            course, version = rec["course_id"], int(rec["version"])
+            current = self.catalogs.get(course)
+            published = CatalogVersion.from_record(rec, t, event.event_id)
+            first = version not in self.published.setdefault(course, {})
+            self.published[course].setdefault(version, published)
+            if current is None or version > current.version:
+                self.catalogs[course] = published
+                for pair in self.by_course.get(course, []):
                     self._republished(pair, published, t)
+            elif first:  # an older version, published late, that an enrolment may name
+                for pair in self.by_course.get(course, []):
+                    if pair.wanted_version == version and not pair.completed:
+                        pair.catalog = published
+                        self._evaluate(pair, t)
         elif name == EMPLOYMENT_CHANGED:
             self.learners.add(rec["learner_id"])
             self.org.setdefault(rec["learner_id"], OrgTimeline()).add(
@@ -90,8 +99,10 @@ class Fold:
         elif name in LEARNING_EVENTS:
             pair = self._pair(rec["envelope"]["tenant_id"], rec["learner_id"], rec["course_id"])
             self._learn(pair, name, rec, t)
-            if name == ENROLLMENT_CREATED and not pair.completed:
-                pair.catalog = self.catalogs.get(pair.course_id)  # (re-)enrolment re-pins
+            if name == ENROLLMENT_CREATED and not pair.completed:  # (re-)enrolment re-pins
+                pair.wanted_version = rec.get("course_version")
+                named = self.published.get(pair.course_id, {}).get(pair.wanted_version or -1)
+                pair.catalog = named or self.catalogs.get(pair.course_id)
             if name in ACTIVITY:
                 pair.last_activity = t if pair.last_activity is None else max(pair.last_activity, t)
             self._evaluate(pair, t)
@@ -142,8 +153,13 @@ class Fold:
     def _republished(self, pair: Pair, published: CatalogVersion, t: int) -> None:
         """A newer version reaches a pair that already began: it keeps its pinned version,
         unless the owner asked everyone to re-certify."""
-        if pair.catalog is None:
-            pair.catalog = published
+        named = pair.wanted_version
+        if named == published.version and not pair.completed:
+            pair.catalog = published  # the version the enrolment named is out now
+        elif pair.catalog is None or (
+            named is not None and named not in self.published.get(pair.course_id, {})
+        ):
+            pair.catalog = published  # nothing pinned yet: follow the newest
         elif not published.recertify_on_publish:
             return
         else:
@@ -154,7 +170,7 @@ class Fold:
                 last.expires_at = min(last.expires_at or deadline, deadline)
                 last.recertified.append((published.version, t))
                 return
-            pair.catalog = published
+            pair.catalog, pair.wanted_version = published, None
         self._evaluate(pair, t)
 
     def _evaluate(self, pair: Pair, t: int) -> None:

@@ -153,6 +153,7 @@ class Pair:
     completed: bool = False
     completions: list[Completion] = field(default_factory=list)
     catalog: CatalogVersion | None = None  # pinned when the enrolment began
+    wanted_version: int | None = None  # enrollment.created.course_version, when named
     recertify_versions: list[CatalogVersion] = field(default_factory=list)
 
     def effective(self) -> dict[tuple[str, int], Grade]:

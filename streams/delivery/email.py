@@ -29,6 +29,7 @@ TITLES = {
     "COURSE_COMPLETED": "Course completed",
     "OVERDUE": "Training overdue",
     "AT_RISK": "Training at risk of becoming overdue",
+    "RECERTIFICATION_REQUIRED": "Recertification required",
     "DIGEST": "Training digest",
 }
 

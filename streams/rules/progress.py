@@ -27,7 +27,12 @@ def to_fact(event_name: str, record: dict[str, Any], t: int, event_id: str) -> F
     base: Fact = {"t": t, "id": event_id}
     if event_name.endswith("enrollment.created.v1"):
         due = record.get("due_at")
-        return {**base, "kind": "enrolled", "due": _ms(due) if due is not None else None}
+        return {
+            **base,
+            "kind": "enrolled",
+            "due": _ms(due) if due is not None else None,
+            "version": record.get("course_version"),  # null: the newest published
+        }
     if event_name.endswith("enrollment.cancelled.v1"):
         return {**base, "kind": "cancelled"}
     if event_name.endswith("lesson.completed.v1"):

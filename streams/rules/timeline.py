@@ -46,6 +46,8 @@ class Timeline:
     facts: PairFacts
     course: CourseRules | None  # the version the pair follows (pinned once enrolled)
     latest: CourseRules | None = None  # the newest version published so far
+    published: dict[int, CourseRules] = field(default_factory=dict)
+    wanted: int | None = None  # the version the enrolment names, when it names one
     recertify_caps: list[CourseRules] = field(default_factory=list)
     completions: list[Completion] = field(default_factory=list)
     completed: bool = False
@@ -67,17 +69,32 @@ def fold(facts: list[Fact], versions: list[CourseRules]) -> Timeline:
             timeline.facts.learn(item)
             timeline.last_fact_id, timeline.last_fact_t = event_id, t
             if item["kind"] == "enrolled" and not timeline.completed:
-                timeline.course = timeline.latest  # a (re-)enrolment pins the newest version
+                _pin(timeline, item.get("version"))
         _evaluate(timeline, t, event_id)
     return timeline
 
 
+def _pin(timeline: Timeline, wanted: int | None) -> None:
+    """A (re-)enrolment pins the version it names, or else the newest; a named version not
+    published yet is pinned when it is (the newest is followed until then)."""
+    timeline.wanted = wanted
+    named = None if wanted is None else timeline.published.get(wanted)
+    timeline.course = named or timeline.latest
+
+
 def _publish(timeline: Timeline, version: CourseRules) -> bool:
     """Take a catalog version into the fold; False when it changes nothing for this pair."""
+    first = version.version not in timeline.published
+    timeline.published.setdefault(version.version, version)
+    if first and timeline.wanted == version.version and not timeline.completed:
+        timeline.course = version  # the version the enrolment named has been published
+        timeline.latest = max(version, timeline.latest or version, key=lambda v: v.version)
+        return True
     if timeline.latest is not None and version.version <= timeline.latest.version:
         return False  # an older or equal version published later changes nothing
     timeline.latest = version
-    pinned = timeline.last_fact_id is not None and timeline.course is not None
+    waiting = timeline.wanted is not None and timeline.wanted not in timeline.published
+    pinned = timeline.last_fact_id is not None and timeline.course is not None and not waiting
     if not pinned:
         timeline.course = version  # no activity yet: the pair follows the newest version
         return True
@@ -85,7 +102,7 @@ def _publish(timeline: Timeline, version: CourseRules) -> bool:
         return False  # the enrolment keeps the version it began with
     timeline.recertify_caps.append(version)
     if not timeline.completed:
-        timeline.course = version  # still learning: the new requirements apply
+        timeline.course, timeline.wanted = version, None  # still learning: new requirements
         return True
     last = timeline.completions[-1]
     expires = _capped(last.expires_at, version.recertify_deadline)

@@ -130,7 +130,12 @@ class Scenario:
         return self.add(name, minutes, learner, learner_id=learner, course_id=course, **body)
 
     def enrol(
-        self, minutes: float, learner: str = "l-1", course: str = "c1", due: float | None = None
+        self,
+        minutes: float,
+        learner: str = "l-1",
+        course: str = "c1",
+        due: float | None = None,
+        version: int | None = None,
     ) -> SimEvent:
         return self._learning(
             ENROLLMENT_CREATED,
@@ -138,7 +143,7 @@ class Scenario:
             learner,
             course,
             enrollment_id=f"e-{learner}-{course}-{minutes}",
-            course_version=None,
+            course_version=version,
             assigned_by=None,
             due_at=None if due is None else at(due),
         )
@@ -558,6 +563,29 @@ def recertified_course() -> Scenario:
     )
     s.lesson(60, learner="l-2")
     return s
+
+
+def named_versions() -> Scenario:
+    """Enrolments that name their catalog version: an older one, and one not published yet."""
+    s = Scenario()
+    s.course(0, version=1, modules=LESSON_ONLY)
+    s.course(5, version=2, modules=LESSON_PLUS_MODULE)
+    s.enrol(6, learner="l-1", version=1)  # enrolled against version 1 on purpose
+    s.lesson(7, learner="l-1")
+    s.enrol(6, learner="l-2", version=3)  # version 3 is published later
+    s.lesson(7, learner="l-2")
+    s.course(9, version=3, modules=LESSON_ONLY)
+    return s
+
+
+def test_an_enrolment_that_names_a_version_is_held_to_that_version() -> None:
+    oracle = named_versions().oracle()
+    progress = {p.learner_id: (p.status, p.required_total) for p in oracle.progress}
+    assert progress == {"l-1": ("completed", 1), "l-2": ("completed", 1)}
+    assert sorted((c.learner_id, c.course_version, c.completed_at) for c in oracle.completions) == [
+        ("l-1", 1, at(7)),
+        ("l-2", 3, at(9)),
+    ]
 
 
 def test_a_republished_course_binds_new_enrolments_and_never_revokes_earned_certificates() -> None:

@@ -170,7 +170,7 @@ def _check_record(model: type[BaseModel], avro: dict[str, Any], path: str) -> No
 
 
 def test_there_is_a_model_for_every_event_schema() -> None:
-    assert len(SCHEMAS) == 18
+    assert len(SCHEMAS) == 19
     assert set(EVENT_MODELS) == set(SCHEMAS)
     for name, model in EVENT_MODELS.items():
         assert name == model.EVENT_NAME
@@ -284,6 +284,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "score": 0.8,
         "time_spent_seconds": 3600.0,
     },
+    "org.learnstream.learning.recertification.required.v1": {
+        **LC,
+        "certificate_id": U1,
+        "completion_id": U1,
+        "attempt": 1,
+        "certified_version": 1,
+        "required_version": 2,
+        "published_at": T0,
+        "expires_at": T0,
+    },
     "org.learnstream.learning.progress.changed.v1": {
         **LC,
         "required_done": 3,
@@ -303,6 +313,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "certificate_validity_days": 365,
         "prerequisites": ["c-0"],
         "skills": [{"skill": "safety", "weight": 1.0}],
+        "recertify_on_publish": True,
+        "recertify_by": T0,
         "modules": [
             {
                 "module_id": "m-1",

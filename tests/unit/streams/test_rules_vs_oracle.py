@@ -17,7 +17,7 @@ from learnstream.simulate import compute_oracle, generate
 from streams.rules.catalog import course_rules
 from streams.rules.progress import to_fact
 from streams.rules.timeline import fold, progress_as_of
-from tests.unit.test_oracle import recertified_course, republished_course
+from tests.unit.test_oracle import named_versions, recertified_course, republished_course
 
 CATALOG = "org.learnstream.catalog.course.published.v1"
 
@@ -113,7 +113,7 @@ def test_completions_and_certificates_match(world) -> None:  # type: ignore[no-u
                 assert math.isclose(c.score, expected, abs_tol=1e-9)
 
 
-@pytest.mark.parametrize("scenario", [republished_course, recertified_course])
+@pytest.mark.parametrize("scenario", [republished_course, recertified_course, named_versions])
 def test_catalog_republish_scenarios_match(scenario) -> None:  # type: ignore[no-untyped-def]
     """Pinned versions and recertification: the same certificates, expiries and statuses."""
     events = scenario().events
