@@ -53,22 +53,23 @@ class CertificationHandler:
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         out: list[Outbound] = []
-        touched: set[tuple[str, str]] = set()
         for event in events:
             if event.name == COURSE_COMPLETED:
                 out += self._issue(conn, event)
             elif event.name == RECERTIFICATION_REQUIRED:
                 self._bring_expiry_forward(conn, event)
-                continue
             elif self.relevant(event):
                 out += self._revoke(conn, event)
-            else:
-                continue
-            touched.add((event.record["course_id"], event.record["learner_id"]))
-        if self.client is not None:
-            for course, learner in sorted(touched):
-                refresh_member(conn, self.client, self.prefix, course, learner)
         return out
+
+    def materialize(self, conn: psycopg.Connection, events: list[Event]) -> None:
+        """Rewrite the leaderboard members the batch changed, before COMMIT
+        (streams/redis_views.py): a read after the commit never sees the old score."""
+        if self.client is None:
+            return
+        touched = {(e.record["course_id"], e.record["learner_id"]) for e in events}
+        for course, learner in sorted(touched):
+            refresh_member(conn, self.client, self.prefix, course, learner)
 
     def _issue(self, conn: psycopg.Connection, event: Event) -> list[Outbound]:
         r = event.record

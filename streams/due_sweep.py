@@ -12,6 +12,7 @@ from learnstream.clock import ALLOWED_LATENESS_MS, AT_RISK_PERCENT, AT_RISK_WIND
 from streams import progress_store as store
 from streams.derive import PROGRESS_CHANGED, derived
 from streams.progress import OUTPUT_TOPIC, ProgressHandler, progress_fields
+from streams.redis_views import refresh_learners
 from streams.rules.timeline import Progress, fold, fold_until, progress_as_of
 from streams.runtime.records import Outbound
 
@@ -83,6 +84,8 @@ def sweep_due(
             if _decide(conn, pair, kind, due, owed):
                 out.append(_alert(pair, state["tenant_id"], kind, due, threshold, progress_then))
     store.save_progress(conn, views)
+    if clock.client is not None:  # overdue is visible through the API once committed
+        refresh_learners(conn, clock.client, clock.prefix, {learner for learner, _ in wanted})
     return out
 
 

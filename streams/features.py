@@ -1,8 +1,8 @@
 """Features agent: learning activity → per-learner rolling features and course popularity.
 
 Postgres holds the state (sinks/feature_tables.py, via streams/features_store.py); Redis holds
-a cache of the features, recomputed from that state and overwritten whole, for the read API
-and the recommender.
+a materialized view of the features, recomputed from that state and overwritten whole before
+each commit (streams/redis_views.py), for the read API and the recommender.
 
 Redis layout (prefix `learnstream:` by default, configurable for tests):
 * `{prefix}features:{learner_id}`    HASH, one field per LearnerFeatures field (None = absent,
@@ -62,19 +62,25 @@ class FeaturesHandler:
         if not events:
             return []
         record_events(conn, events)
-        as_of = advance_watermark(conn, max(ids.epoch_ms(e.occurred_at) for e in events))
+        advance_watermark(conn, max(ids.epoch_ms(e.occurred_at) for e in events))
+        return []
+
+    def materialize(self, conn: psycopg.Connection, events: list[Event]) -> None:
+        """After the batch's last statement, before COMMIT (streams/redis_views.py): rewrite
+        the feature hashes of its learners and the popularity ranking from Postgres."""
+        from streams.redis_views import lock_learners
+
+        as_of = read_watermark(conn)
+        if not events or as_of is None:
+            return
         learners = sorted({e.record["learner_id"] for e in events})
-        # Redis is written here, before the batch commits. That is safe because every write
-        # is an overwrite derived from Postgres state: if the transaction rolls back, the
-        # replayed batch (or the next one, or `rebuild`) writes the same keys again. A
-        # transient Redis error propagates so the runtime retries the whole batch.
+        lock_learners(conn, learners)  # the progress agent writes these hashes too
         write_redis(
             self.redis,
             self.prefix,
             compute_features(conn, learners, as_of),
             compute_popularity(conn, as_of),
         )
-        return []
 
     def rebuild(self, conn: psycopg.Connection, as_of: int | None = None) -> int:
         """Rewrite the whole Redis cache from Postgres (after a Redis loss or a TTL expiry)."""
@@ -149,9 +155,20 @@ def write_redis(
     features: Sequence[LearnerFeatures],
     popularity: Mapping[str, CoursePopularity] | None,
 ) -> None:
-    """One MULTI/EXEC: readers never see a half-written hash or an emptied ranking. DEL before
-    HSET so a field that became None (e.g. every grade voided) does not linger."""
+    """One MULTI/EXEC: readers never see a half-written hash or an emptied ranking."""
     pipe = client.pipeline(transaction=True)
+    queue_features(pipe, prefix, features, popularity)
+    pipe.execute()
+
+
+def queue_features(
+    pipe: Any,
+    prefix: str,
+    features: Sequence[LearnerFeatures],
+    popularity: Mapping[str, CoursePopularity] | None,
+) -> None:
+    """Queue the writes on a MULTI pipeline. DEL before HSET so a field that became None (e.g.
+    every grade voided) does not linger."""
     for f in features:
         key = features_key(prefix, f.learner_id)
         pipe.delete(key)
@@ -163,7 +180,6 @@ def write_redis(
         if popularity:
             pipe.zadd(ranking, {c: p.enrolments_30d for c, p in popularity.items()})
             pipe.hset(completions, mapping={c: p.completions for c, p in popularity.items()})
-    pipe.execute()
 
 
 def _text(value: Any) -> str:

@@ -57,7 +57,8 @@ def load_leaderboard(
         with contextlib.suppress(
             redis.RedisError
         ):  # a cache refill that fails is retried next read
-            client.zadd(key, dict(rows))
+            # NX: a member the stream wrote since this snapshot keeps the stream's score.
+            client.zadd(key, dict(rows), nx=True)
     rows.sort(key=_rank)
     return rows[:limit], False
 

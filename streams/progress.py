@@ -9,12 +9,14 @@ from dataclasses import asdict
 from typing import Any
 
 import psycopg
+import redis
 
 from learnstream import ids
 from learnstream.settings import Settings
 from learnstream.topology import load_topology
 from streams import progress_store as store
 from streams.derive import COURSE_COMPLETED, PROGRESS_CHANGED, RECERTIFICATION_REQUIRED, derived
+from streams.redis_views import refresh_learners
 from streams.rules.catalog import course_rules
 from streams.rules.progress import to_fact
 from streams.rules.timeline import Completion, Progress, Recertify, Timeline, fold, progress_as_of
@@ -35,10 +37,15 @@ class ProgressHandler:
         activity_topic: str = "learning.activity",
         partitions: int = 6,
         catalog_topic: str = "catalog.course",
+        client: redis.Redis | None = None,
+        prefix: str = "learnstream:",
     ) -> None:
         self.activity_topic = activity_topic  # the topic whose low watermark is the clock
         self.partitions = partitions
         self.catalog_topic = catalog_topic  # must be caught up before time-based decisions
+        self.client = client  # Redis views (dashboards, features); None in pure-Postgres tests
+        self.prefix = prefix
+        self._touched: set[str] = set()  # learners whose views this batch rewrote
 
     def validate(self, event: Event) -> None:
         validate_event(event.name, event.record)
@@ -118,8 +125,18 @@ class ProgressHandler:
             views.append((pair, state["tenant_id"], progress))
         store.save_pairs(conn, states)
         store.save_progress(conn, views)
+        self._touched.update(learner for learner, _ in pairs)
         save_completions(conn, completions)
         return outbound
+
+    def materialize(self, conn: psycopg.Connection, events: list[Event]) -> None:
+        """Rewrite the dashboards and feature hashes of the learners this batch changed, from
+        its own state, before COMMIT (streams/redis_views.py). A savepoint that was rolled
+        back may have added learners: rewriting a view from the current state is harmless."""
+        del events  # a catalog batch changes the pairs of its courses, not only its keys
+        touched, self._touched = self._touched, set()
+        if self.client is not None:
+            refresh_learners(conn, self.client, self.prefix, touched)
 
 
 def emissions(
@@ -274,8 +291,14 @@ def save_completions(conn: psycopg.Connection, rows: list[tuple[Pair, str, Compl
 
 
 def build_handler(settings: Settings) -> ProgressHandler:
+    from streams.features import redis_prefix
+
     topology = load_topology(settings.topology_file)
     topic = "learning.activity"
     return ProgressHandler(
-        settings.topic(topic), topology.partitions(topic), settings.topic("catalog.course")
+        settings.topic(topic),
+        topology.partitions(topic),
+        settings.topic("catalog.course"),
+        redis.Redis.from_url(settings.redis_address, decode_responses=True),
+        redis_prefix(settings),
     )

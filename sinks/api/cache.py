@@ -1,9 +1,10 @@
-"""Read-through Redis cache of the learner dashboard (the progress list).
+"""The learner dashboard (the progress list) in Redis, a view the stream keeps current.
 
 Key `{prefix}dashboard:{learner_id}` (prefix `learnstream:` by default): a JSON array of
-progress rows, with a TTL. Postgres is the truth: a miss, a flushed Redis or a Redis outage
-falls back to Postgres, and the answer is written back (when Redis is reachable). Nothing
-invalidates the key on writes, so a dashboard may lag the streams by at most the TTL.
+progress rows. The progress agent rewrites it before each commit that changes the learner
+(streams/redis_views.py), so a read after a commit never sees older data. A miss, a flushed
+Redis or a Redis outage falls back to Postgres; the answer is written back with SET NX, so a
+refill computed from an older snapshot never overwrites what the stream wrote meanwhile.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 import redis
 import structlog
+
+from streams.redis_views import dashboard_key, refill_dashboard
 
 log = structlog.get_logger(__name__)
 
@@ -24,7 +27,7 @@ class DashboardCache:
         self.ttl_s = ttl_s
 
     def key(self, learner_id: str) -> str:
-        return f"{self.prefix}dashboard:{learner_id}"
+        return dashboard_key(self.prefix, learner_id)
 
     def get(self, learner_id: str) -> list[dict[str, Any]] | None:
         """The cached rows, or None on a miss, an unreadable value or a Redis error."""
@@ -43,7 +46,7 @@ class DashboardCache:
 
     def put(self, learner_id: str, rows: list[dict[str, Any]]) -> bool:
         try:
-            self.client.set(self.key(learner_id), json.dumps(rows), ex=self.ttl_s)
+            refill_dashboard(self.client, self.prefix, learner_id, json.dumps(rows), self.ttl_s)
         except redis.RedisError as exc:
             log.warning("dashboard cache not refilled", error=str(exc))
             return False

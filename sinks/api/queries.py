@@ -12,6 +12,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from streams.redis_views import DASHBOARD_COLUMNS
+
 # Each learner's latest employment snapshot in effect now (ties: event time, then event id).
 LATEST_SNAPSHOTS = """
 SELECT DISTINCT ON (o.learner_id) o.learner_id, o.manager_id, o.department,
@@ -21,10 +23,7 @@ WHERE o.effective_at <= now() {where}
 ORDER BY o.learner_id, o.effective_at DESC, o.occurred_at DESC, o.event_id DESC
 """
 
-PROGRESS_COLUMNS = (
-    "course_id, tenant_id, status, required_done, required_total, percent, time_spent_seconds, "
-    "best_scores, last_activity_at, enrolled_at, due_at, completed_at, active"
-)
+PROGRESS_COLUMNS = DASHBOARD_COLUMNS  # the cached dashboard and the fallback read agree
 
 
 def is_current_report(conn: psycopg.Connection, manager_id: str, learner_id: str) -> bool:

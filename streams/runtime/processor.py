@@ -73,6 +73,10 @@ class BatchProcessor:
         # Handlers may declare which events they act on; the rest skip validation and the
         # ledger (most learning.progress snapshots mean nothing to certification, say).
         self._relevant: Callable[[Event], bool] = getattr(handler, "relevant", lambda _: True)
+        # Handlers that keep Redis views rewrite them from the batch's state before COMMIT.
+        self._materialize: Callable[[psycopg.Connection, list[Event]], None] | None = getattr(
+            handler, "materialize", None
+        )
         self.next_offsets: dict[tuple[str, int], int] = {}  # for lag; Postgres has the truth
 
     def process(self, records: list[InboundRecord]) -> BatchStats:
@@ -137,6 +141,9 @@ class BatchProcessor:
         ledger.release(conn, consumer, [event for event, _ in failed])
         self.dead_letters.publish(letters)
         ledger.advance_offsets(conn, consumer, records)
+        if self._materialize is not None:  # Redis views, last before COMMIT (redis_views.py)
+            failed_ids = {event.event_id for event, _ in failed}
+            self._materialize(conn, [e for e in fresh if e.event_id not in failed_ids])
         stats.applied = len(fresh) - len(failed)
         stats.skipped = len(records) - len(todo) + len(events) - len(fresh) + irrelevant
         stats.dead_lettered = len(letters)

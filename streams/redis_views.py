@@ -1,0 +1,106 @@
+"""Redis as a materialized view of Postgres, written by the stream, never a guessing cache.
+
+Each batch rewrites the Redis keys of the learners it changed: the learner dashboard (the
+progress list the read API serves) and the learner's feature hash. The write happens inside the
+batch's Postgres transaction, after its last statement and before COMMIT, from the state that
+transaction wrote. So when the commit (and the offset row with it) becomes visible, Redis already
+holds that state: a read issued after a commit never sees anything older. Redis may run ahead of
+Postgres by one uncommitted batch; a rolled-back batch is retried with the same events and writes
+the same keys (every value is recomputed from Postgres, never incremented).
+
+Two agents write a learner's feature hash (features for activity, progress for completions), so
+both take a transaction-scoped advisory lock per learner first, in sorted order: the later writer
+waits for the earlier commit and then reads it, so the last write always carries both.
+
+The read API refills a missing key with SET NX: a refill computed from an older snapshot can
+never overwrite what the stream wrote in the meantime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import psycopg
+import redis
+from psycopg.rows import dict_row
+
+from streams.features import queue_features
+from streams.features_store import compute_features, read_watermark
+
+DASHBOARD_COLUMNS = (
+    "course_id, tenant_id, status, required_done, required_total, percent, time_spent_seconds, "
+    "best_scores, last_activity_at, enrolled_at, due_at, completed_at, active"
+)
+DASHBOARD_TTL_S = 7 * 86_400  # an idle learner's dashboard leaves memory; a read refills it
+
+
+def dashboard_key(prefix: str, learner_id: str) -> str:
+    return f"{prefix}dashboard:{learner_id}"
+
+
+def lock_learners(conn: psycopg.Connection, learners: Iterable[str]) -> None:
+    """Serialize Redis writers of the same learners until this transaction ends."""
+    keys = sorted({_lock_key(learner) for learner in learners})
+    if keys:
+        # unnest yields in array order, so every transaction locks in the same order.
+        conn.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", (keys,))
+
+
+def load_dashboards(conn: psycopg.Connection, learners: Iterable[str]) -> dict[str, str]:
+    """Each learner's dashboard (rows ordered by course) as the JSON the read API serves."""
+    wanted = sorted(set(learners))
+    rows: dict[str, list[dict[str, Any]]] = {learner: [] for learner in wanted}
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT learner_id, {DASHBOARD_COLUMNS} FROM learner_course_progress "
+            "WHERE learner_id = ANY(%s) ORDER BY learner_id, course_id",
+            (wanted,),
+        )
+        for row in cur:
+            rows[row.pop("learner_id")].append(row)
+    return {learner: encode_dashboard(r) for learner, r in rows.items()}
+
+
+def encode_dashboard(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, default=_json_value, separators=(",", ":"))
+
+
+def refresh_learners(
+    conn: psycopg.Connection, client: redis.Redis, prefix: str, learners: Iterable[str]
+) -> None:
+    """Rewrite the dashboards and feature hashes of `learners` from this transaction's state,
+    in one MULTI/EXEC. A Redis error propagates: the runtime retries the batch."""
+    wanted = sorted(set(learners))
+    if not wanted:
+        return
+    lock_learners(conn, wanted)
+    dashboards = load_dashboards(conn, wanted)
+    clock = read_watermark(conn)
+    pipe = client.pipeline(transaction=True)
+    for learner, body in dashboards.items():
+        pipe.set(dashboard_key(prefix, learner), body, ex=DASHBOARD_TTL_S)
+    if clock is not None:  # no activity consumed yet: no feature hash exists to refresh
+        queue_features(pipe, prefix, compute_features(conn, wanted, clock), None)
+    pipe.execute()
+
+
+def refill_dashboard(
+    client: redis.Redis, prefix: str, learner_id: str, body: str, ttl: int
+) -> bool:
+    """The read API's refill after a miss: never overwrites what the stream wrote meanwhile."""
+    return bool(client.set(dashboard_key(prefix, learner_id), body, ex=ttl, nx=True))
+
+
+def _lock_key(learner: str) -> int:
+    digest = hashlib.blake2b(f"redis-view:{learner}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
