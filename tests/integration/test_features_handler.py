@@ -164,11 +164,14 @@ def handler(redis_client: tuple[redis.Redis, str]) -> FeaturesHandler:
 def run(
     conn: psycopg.Connection, settings: Settings, handler: FeaturesHandler, events: list[Event]
 ) -> None:
-    """One batch each, as the worker runs them: progress, then features (activity only)."""
+    """One batch each, as the worker runs them: progress, then features (activity only), each
+    writing its Redis view last before COMMIT, as the runtime does."""
     with conn.transaction():
         progress.build_handler(settings).apply(conn, events)
+    activity = [e for e in events if e.name != CATALOG]
     with conn.transaction():
-        handler.apply(conn, [e for e in events if e.name != CATALOG])
+        handler.apply(conn, activity)
+        handler.materialize(conn, activity)
 
 
 def features(client: redis.Redis, prefix: str, learner: str) -> dict[str, str]:
@@ -267,6 +270,7 @@ def test_redis_written_by_a_rolled_back_batch_is_rewritten_from_postgres(
     ann = features(client, prefix, "ann")
     with conn.transaction():
         handler.apply(conn, [BATCH_2[2]])  # cid enrols in ops-102 ...
+        handler.materialize(conn, [BATCH_2[2]])
         raise psycopg.Rollback()  # ... and the batch's transaction fails after Redis was written
     assert client.zscore(f"{prefix}popularity", "ops-102") == 1.0  # the cache ran ahead
     assert handler.rebuild(conn) == 2  # ann and bob: cid's batch never committed
