@@ -134,8 +134,8 @@ def redrive(
 
 def _summary(report: Report) -> None:
     verb = "would redrive" if report.dry_run else "redriven"
-    table = Table(title=f"redrive of {report.snapshot.topic}")
-    table.add_column("")
+    table = Table()
+    table.add_column(f"redrive of {report.snapshot.topic}")
     table.add_column("letters", justify="right")
     table.add_row("in the DLQ at the start", str(report.snapshot.total))
     table.add_row(verb, str(report.redriven))

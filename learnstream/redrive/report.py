@@ -43,8 +43,10 @@ class Report:
         self.reasons[reason] += 1
         if len(self.examples) < EXAMPLES:
             self.examples.append((letter.dlq, reason))
-        _, partition, offset = letter.dlq
-        log.warning("dlq.redrive.refused", partition=partition, offset=offset, reason=reason)
+        dlq, partition, offset = letter.dlq
+        log.warning(
+            "dlq.redrive.refused", dlq=dlq, partition=partition, offset=offset, reason=reason
+        )
 
     def sent(self, target: str, forced: bool) -> None:
         self.redriven += 1
