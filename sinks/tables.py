@@ -229,3 +229,32 @@ class Notification(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# --- operations ----------------------------------------------------------------------------
+class DlqRedrive(Base):
+    """Every dead letter `learnstream dlq redrive` re-published, recorded after the broker
+    acknowledged it. Keyed by the letter's DLQ position; `origin_*` is the record first
+    dead-lettered (followed back through earlier redrives), so a copy of a letter that was
+    already redriven is recognised whichever DLQ or redrive produced it."""
+
+    __tablename__ = "dlq_redrives"
+    dlq_topic: Mapped[str] = mapped_column(String(255), primary_key=True)
+    dlq_partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dlq_offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source_topic: Mapped[str] = mapped_column(String(255))  # the letter's __dlq.* coordinates
+    source_partition: Mapped[int] = mapped_column(Integer)
+    source_offset: Mapped[int] = mapped_column(BigInteger)
+    origin_topic: Mapped[str] = mapped_column(String(255))
+    origin_partition: Mapped[int] = mapped_column(Integer)
+    origin_offset: Mapped[int] = mapped_column(BigInteger)
+    target_topic: Mapped[str] = mapped_column(String(255))  # where the copy was written
+    target_partition: Mapped[int] = mapped_column(Integer)
+    target_offset: Mapped[int] = mapped_column(BigInteger)
+    event_name: Mapped[str | None] = mapped_column(String(300))  # None: sent undecodable
+    forced: Mapped[bool] = mapped_column(Boolean)
+    redriven_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    __table_args__ = (
+        Index("ix_dlq_redrives_origin", "origin_topic", "origin_partition", "origin_offset"),
+        Index("ix_dlq_redrives_target", "target_topic", "target_partition", "target_offset"),
+    )

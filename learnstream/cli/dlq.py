@@ -1,27 +1,27 @@
-"""`learnstream dlq list | show | redrive`: inspect dead letters and send them back after a fix."""
+"""`learnstream dlq list | show | redrive`: inspect dead letters and send them back after a fix.
+The redrive logic is in learnstream.redrive; this module only prints."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from learnstream.kafka_clients import producer_config
+from learnstream.redrive import (
+    LedgerMissing,
+    RedriveFailed,
+    Redriver,
+    RedriveRunning,
+    Report,
+)
+from learnstream.redrive.letters import DLQ_HEADER_PREFIX, message_headers
 from learnstream.settings import get_settings
 from learnstream.topology import dlq_topics, load_topology
 
 app = typer.Typer(help="Dead-letter topics: list them, show records, redrive after a fix.")
 console = Console()
-DLQ_HEADER_PREFIX = "__dlq."
-
-
-def _headers(msg: Message) -> list[tuple[str, bytes]]:
-    raw: Any = msg.headers() or []
-    return [(str(k), v if isinstance(v, bytes) else str(v or "").encode()) for k, v in raw]
 
 
 def _consumer(group: str, offset_reset: str = "earliest") -> Consumer:
@@ -84,50 +84,78 @@ def _read(topic: str, group: str, limit: int | None) -> list[Message]:
 def show(topic: str, limit: int = typer.Option(20, "-n", help="records to show")) -> None:
     """The first records of a DLQ topic with their error headers."""
     for msg in _read(topic, f"learnstream.dlq.show.{id(topic)}", limit):
-        headers = {k: v.decode(errors="replace") for k, v in _headers(msg)}
+        headers = {k: v.decode(errors="replace") for k, v in message_headers(msg)}
         console.print(f"[bold]{topic}[{msg.partition()}]@{msg.offset()}[/] key={msg.key()!r}")
         for key in sorted(h for h in headers if h.startswith(DLQ_HEADER_PREFIX)):
             console.print(f"  {key} = {headers[key]}", highlight=False)
         console.print(f"  value = {(msg.value() or b'')[:48].hex()}…", highlight=False)
 
 
-@app.command()
+REDRIVE_HELP = """Send dead letters back to their original topic (__dlq.topic) after a fix.
+
+\b
+* Bounded: the DLQ's end offsets are taken at the start and the run stops there, so letters
+  a running worker adds meanwhile (copies that fail again) wait for the next run.
+* Once: every letter sent is recorded in Postgres (dlq_redrives) after the broker acked it.
+  A later run skips it, and also skips any other copy of the same original record: a copy
+  in the other DLQ of the same topic, or the redriven copy dead-lettered again. --force
+  sends such a copy once more. A crash between the ack and the record can send a letter
+  twice; consumers drop the duplicate by its event_id.
+* Checked: a letter whose value still does not decode (or is not an event of its topic) is
+  refused and listed, unless --force.
+* The copy keeps the original key, value and headers, without the __dlq.* error headers."""
+
+
+@app.command(help=REDRIVE_HELP)
 def redrive(
-    topic: str, dry_run: bool = typer.Option(False, help="count only, send nothing")
+    topic: str = typer.Argument(..., help="the DLQ, e.g. learning.activity.dlq"),
+    dry_run: bool = typer.Option(False, help="decide and count, send and record nothing"),
+    limit: int | None = typer.Option(None, min=1, help="send at most this many letters"),
+    force: bool = typer.Option(
+        False, help="also send letters that fail to decode or whose original was redriven"
+    ),
 ) -> None:
-    """Republish dead letters to their original topic (from __dlq.topic), without the error
-    headers. A consumer group remembers what was redriven, so running it again sends only new
-    letters; consumers drop any duplicate by its event_id."""
-    group = f"learnstream.redrive.{topic}"
-    consumer = _consumer(group)
-    consumer.subscribe([topic])
-    producer = Producer(producer_config(get_settings()))
-    sent = 0
+    settings = get_settings()
     try:
-        with Progress(console=console) as bar:
-            task = bar.add_task(f"redriving {topic}", total=None)
-            idle = 0
-            while idle < 5:
-                msg = consumer.poll(1.0)
-                if msg is None or msg.error():
-                    idle += msg is None
-                    continue
-                headers = _headers(msg)
-                target = dict(headers).get("__dlq.topic")
-                if target is None:
-                    continue
-                if not dry_run:
-                    kept: list[tuple[str, str | bytes | None]] = [
-                        (k, v) for k, v in headers if not k.startswith(DLQ_HEADER_PREFIX)
-                    ]
-                    producer.produce(
-                        target.decode(), key=msg.key(), value=msg.value(), headers=kept
-                    )
-                    if producer.flush(30):
-                        raise typer.Exit(1)
-                    consumer.commit(message=msg, asynchronous=False)
-                sent += 1
-                bar.update(task, completed=sent)
-    finally:
-        consumer.close()
-    console.print(f"{'would redrive' if dry_run else 'redrove'} {sent} record(s) from {topic}")
+        redriver = Redriver(settings, topic, force=force, dry_run=dry_run, limit=limit)
+        snapshot = redriver.snapshot()
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task(f"redriving {redriver.topic}", total=snapshot.total)
+            report = redriver.run(snapshot, lambda n: bar.advance(task, n))
+    except RedriveFailed as exc:
+        _summary(exc.report)
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    except (ValueError, LedgerMissing, RedriveRunning) as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    _summary(report)
+
+
+def _summary(report: Report) -> None:
+    verb = "would redrive" if report.dry_run else "redriven"
+    table = Table()
+    table.add_column(f"redrive of {report.snapshot.topic}")
+    table.add_column("letters", justify="right")
+    table.add_row("in the DLQ at the start", str(report.snapshot.total))
+    table.add_row(verb, str(report.redriven))
+    for target, count in sorted(report.targets.items()):
+        table.add_row(f"  to {target}", str(count))
+    if report.forced:
+        table.add_row("  of them with --force", str(report.forced))
+    table.add_row("skipped (redriven before)", str(report.skipped + report.skipped_legacy))
+    table.add_row("refused (would fail again)", str(report.refused))
+    console.print(table)
+    for (_, partition, offset), reason in report.examples:
+        console.print(
+            f"  refused [{partition}]@{offset}: {reason}", highlight=False, soft_wrap=True
+        )
+    if report.refused:
+        console.print("  fix them, or send them anyway with --force", highlight=False)
+    if report.limited:
+        console.print(f"stopped at --limit after {report.read} letter(s)", highlight=False)
+    console.print(
+        f"{verb} {report.redriven}, skipped {report.skipped + report.skipped_legacy}, "
+        f"refused {report.refused}",
+        highlight=False,
+    )

@@ -157,38 +157,3 @@ def test_a_handler_bug_costs_only_the_event_that_hits_it(world: Settings) -> Non
             (bad,),
         ).fetchone()
     assert marked == (0,)  # released, so a redrive after the fix is applied
-
-
-def test_redrive_republishes_dead_letters_once_without_error_headers(
-    world: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from typer.testing import CliRunner
-
-    from learnstream.cli.dlq import _sizes
-    from learnstream.cli.dlq import app as dlq_app
-    from learnstream.settings import get_settings
-    from streams.runtime.dead_letters import DeadLetterPublisher
-    from streams.runtime.records import DeadLetter
-
-    source = world.topic("learning.activity")
-    letters = [
-        DeadLetter(InboundRecord(source, 0, 40 + i, b"k", f"v{i}".encode()), ValueError("x"))
-        for i in range(3)
-    ]
-    DeadLetterPublisher(world, "learning.activity.dlq").publish(letters)
-    monkeypatch.setenv("LEARNSTREAM_TOPIC_PREFIX", world.topic_prefix)
-    get_settings.cache_clear()
-    try:
-        dlq = world.topic("learning.activity.dlq")
-        runner = CliRunner()
-        assert runner.invoke(dlq_app, ["list"]).exit_code == 0
-        assert sum(high - low for low, high in _sizes(dlq).values()) == 3
-        first = runner.invoke(dlq_app, ["redrive", dlq])
-        assert first.exit_code == 0 and "redrove 3 record(s)" in first.output, first.output
-        again = runner.invoke(dlq_app, ["redrive", dlq])
-        assert "redrove 0 record(s)" in again.output  # the group remembers what was sent
-    finally:
-        get_settings.cache_clear()
-    back = [m for m in _read_all(world, source, 3) if m.value() in {b"v0", b"v1", b"v2"}]
-    assert sorted(m.value() for m in back) == [b"v0", b"v1", b"v2"]
-    assert all(not any(k.startswith("__dlq.") for k, _ in (m.headers() or [])) for m in back)
