@@ -54,6 +54,7 @@ class AuditRow:
     status: str
     payload_hash: str
     remote_ref: str | None
+    payload: dict[str, Any]  # what the HR system holds when status is recorded
 
 
 def lock(
@@ -71,11 +72,12 @@ def lock(
         (*key.params(), certificate_id, hr_user_id, PENDING, digest, Jsonb(payload)),
     )
     row = conn.execute(
-        f"SELECT status, payload_hash, remote_ref FROM hr_sync_audit WHERE {WHERE_KEY} FOR UPDATE",
+        "SELECT status, payload_hash, remote_ref, payload FROM hr_sync_audit "
+        f"WHERE {WHERE_KEY} FOR UPDATE",
         key.params(),
     ).fetchone()
     assert row is not None  # inserted above or already there, and locked by us
-    return AuditRow(row[0], row[1], row[2])
+    return AuditRow(row[0], row[1], row[2], row[3])
 
 
 def record(

@@ -36,6 +36,13 @@ class HrSettings(BaseSettings):
     workday_token: SecretStr | None = Field(None, description="OAuth2 bearer; wins over user")
     workday_version: str = "v44.0"
     workday_requests_per_second: float = Field(5.0, gt=0, le=10)
+    # A revocation updates the Workday enrolment in place (ADR 0011). Some tenants forbid
+    # integrations to edit a completed enrolment; for those an administrator must, so the
+    # handler emits hr.correction.required instead, as for SAP.
+    workday_updates_enabled: bool = Field(True, description="False: no tenant may be updated")
+    workday_no_update_tenants: frozenset[str] = Field(
+        frozenset(), description='tenants whose Workday cannot be updated, JSON: ["acme"]'
+    )
 
     # --- Both -------------------------------------------------------------------------------
     http_timeout_s: float = Field(10.0, gt=0)
@@ -51,3 +58,7 @@ class HrSettings(BaseSettings):
     @property
     def workday_enabled(self) -> bool:
         return bool(self.workday_base_url)
+
+    def workday_can_update(self, tenant_id: str) -> bool:
+        """May a revocation update this tenant's Workday enrolment, or must an admin?"""
+        return self.workday_updates_enabled and tenant_id not in self.workday_no_update_tenants

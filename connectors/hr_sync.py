@@ -1,5 +1,7 @@
 """HR sync agent: certificates issued → one HR record per owed system (Workday, SAP);
-certificates revoked → hr.correction.required for SAP, whose records cannot be updated.
+certificates revoked → the Workday enrolment updated in place (ADR 0011), and
+hr.correction.required where only an administrator can fix the record (SAP, and a Workday
+tenant that cannot be updated). See connectors/revocation.py.
 
 The remote calls happen inside the batch transaction, so they must be idempotent on their own:
 the audit row (locked) says whether this payload is already recorded, and the journal says
@@ -15,12 +17,13 @@ from typing import Any
 
 import psycopg
 
-from connectors import audit
+from connectors import audit, revocation
 from connectors.audit import AuditKey, Journal
 from connectors.config import HrSettings
 from connectors.http import PermanentHrError, TransientHrError, no_empty_strings, retrying
+from connectors.revocation import HR_CORRECTION_REQUIRED
 from connectors.sap import RecordOutcome, batches
-from connectors.targets import SAP, TARGETS, Target, build_targets, hr_user_id
+from connectors.targets import TARGETS, WORKDAY, Target, build_targets, hr_user_id
 from learnstream import ids
 from learnstream.settings import Settings
 from streams.derive import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, derived
@@ -31,9 +34,9 @@ from streams.runtime.records import DeadLetter, Event, Outbound
 from streams.validation import validate_event
 
 HR_SYNC_RESULT = "org.learnstream.hr.sync.result.v1"
-HR_CORRECTION_REQUIRED = "org.learnstream.hr.correction.required.v1"
 RESULT_TOPIC = "hr.sync.result"
-CORRECTION_TOPIC = "hr.correction.required"
+COMPLETION, REVOCATION = "COMPLETION", "REVOCATION"  # hr.sync.result `change`
+__all__ = ["HR_CORRECTION_REQUIRED", "HR_SYNC_RESULT", "HrSyncHandler", "build_handler"]
 DeadLetterSink = Callable[[list[DeadLetter]], None]
 WriteHook = Callable[[str, list["Item"]], None]
 
@@ -50,6 +53,8 @@ class Item:
     digest: str
     uncertain: bool  # an earlier write may have landed: ask before writing
     outcome: RecordOutcome | None = None
+    change: str = COMPLETION
+    remote_ref: str | None = None  # known record, for a correction if an update is refused
 
 
 class HrSyncHandler:
@@ -79,15 +84,29 @@ class HrSyncHandler:
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         out: list[Outbound] = []
+        letters: dict[str, DeadLetter] = {}
         items: dict[AuditKey, Item] = {}
         for event in events:
             if event.name == CERTIFICATE_ISSUED:
                 out += self._collect(conn, event, items)
-            elif event.name == CERTIFICATE_REVOKED:
-                out += self._correction(conn, event)
+        out += self._send(conn, items, letters)
+        # revocations second: a certificate issued and revoked in one batch is first recorded,
+        # then updated, exactly as if the two had come in two batches
+        items = {}
+        for event in events:
+            if event.name == CERTIFICATE_REVOKED:
+                out += self._revoke(conn, event, items)
+        out += self._send(conn, items, letters)
+        if letters and self.dead_letters is not None:
+            self.dead_letters(list(letters.values()))
+        return out
+
+    def _send(
+        self, conn: psycopg.Connection, items: dict[AuditKey, Item], letters: dict[str, DeadLetter]
+    ) -> list[Outbound]:
+        out: list[Outbound] = []
         for name, target in self.targets.items():
             self._sync(conn, target, [i for i in items.values() if i.target == name])
-        letters: dict[str, DeadLetter] = {}
         for item in items.values():
             outcome = item.outcome
             assert outcome is not None  # _sync resolves every item or raises
@@ -101,12 +120,12 @@ class HrSyncHandler:
                 error=outcome.error,
                 remote_ref=outcome.remote_ref,
             )
-            out.append(_result(item.event, item.key, outcome, attempts, item.digest))
+            out.append(_result(item.event, item.key, outcome, attempts, item.digest, item.change))
             if outcome.status == audit.FAILED:
                 error = PermanentHrError(item.target, outcome.error or "")
                 letters.setdefault(item.event.event_id, DeadLetter(item.event.source, error))
-        if letters and self.dead_letters is not None:
-            self.dead_letters(list(letters.values()))
+                if item.change == REVOCATION:  # Workday refused the update: a human must
+                    out.append(revocation.correction(item.event, item.target, item.remote_ref))
         return out
 
     # --- issued: what is owed -------------------------------------------------------------
@@ -136,6 +155,8 @@ class HrSyncHandler:
             row = audit.lock(conn, key, str(r["certificate_id"]), user, payload, digest)
             if row.status in audit.RECORDED and row.payload_hash == digest:
                 continue  # recorded before: a redelivery or a replay
+            if revocation.superseded(name, row):
+                continue  # a redelivered issue after its revocation: keep the revoked state
             item = Item(event, name, key, user, payload, digest, uncertain=False)
             if row.status not in audit.RECORDED:
                 item.uncertain = self.journal.maybe_applied(conn, key, digest)
@@ -190,48 +211,30 @@ class HrSyncHandler:
         if self.after_remote_write is not None:
             self.after_remote_write(target.name, chunk)
 
-    # --- revoked: SAP cannot update, an administrator must --------------------------------
-    def _correction(self, conn: psycopg.Connection, event: Event) -> list[Outbound]:
-        r = event.record
-        row = conn.execute(
-            "SELECT remote_ref FROM hr_sync_audit WHERE target = %s AND certificate_id = %s",
-            (SAP, r["certificate_id"]),
-        ).fetchone()
-        if row is None and not self._owed_to_sap(conn, r):
-            return []
-        return [
-            derived(
-                CORRECTION_TOPIC,
-                HR_CORRECTION_REQUIRED,
-                r["learner_id"],
-                tenant_id=event.tenant_id,
-                cause=f"{event.event_id}:{SAP}",
-                at_ms=ids.epoch_ms(r["revoked_at"]),
-                fields={
-                    "target": SAP,
-                    "learner_id": r["learner_id"],
-                    "course_id": r["course_id"],
-                    "certificate_id": str(r["certificate_id"]),
-                    "reason": "CERTIFICATE_REVOKED",
-                    "remote_ref": None if row is None else row[0],
-                },
-            )
-        ]
-
-    @staticmethod
-    def _owed_to_sap(conn: psycopg.Connection, r: dict[str, Any]) -> bool:
-        """Owed even if never synced (SAP disabled then): the rule is about employment."""
-        issued = conn.execute(
-            "SELECT issued_at FROM certificates WHERE certificate_id = %s", (r["certificate_id"],)
-        ).fetchone()
-        if issued is None:
-            return False
-        snapshot = snapshot_at(load_snapshots(conn, r["learner_id"]), ids.epoch_ms(issued[0]))
-        return hr_user_id(SAP, snapshot) is not None
+    # --- revoked: update Workday in place; SAP cannot update, an administrator must ------
+    def _revoke(
+        self, conn: psycopg.Connection, event: Event, items: dict[AuditKey, Item]
+    ) -> list[Outbound]:
+        owed = revocation.workday_revocation(conn, str(event.record["certificate_id"]))
+        updatable = WORKDAY in self.targets and self.settings.workday_can_update(event.tenant_id)
+        out = revocation.corrections(conn, event, owed, updatable)
+        if owed is None or owed.done or not updatable or owed.key in items:
+            return out
+        item = Item(event, WORKDAY, owed.key, owed.hr_user_id, owed.payload, owed.digest, False)
+        item.change, item.remote_ref = REVOCATION, owed.remote_ref
+        # the audit row says Completed; an earlier revocation attempt may have landed anyway
+        item.uncertain = self.journal.maybe_applied(conn, owed.key, owed.digest)
+        items[owed.key] = item
+        return out
 
 
 def _result(
-    event: Event, key: AuditKey, outcome: RecordOutcome, attempts: int = 0, digest: str = ""
+    event: Event,
+    key: AuditKey,
+    outcome: RecordOutcome,
+    attempts: int = 0,
+    digest: str = "",
+    change: str = COMPLETION,
 ) -> Outbound:
     # the outcome is part of the cause: a FAILED result later retried to SENT is a new fact
     cause = f"{event.event_id}:{key.target}:{outcome.status}:{digest}"
@@ -253,6 +256,7 @@ def _result(
             "error": outcome.error,
             "remote_ref": outcome.remote_ref,
             "payload_hash": digest,
+            "change": change,
         },
     )
 

@@ -1,4 +1,11 @@
-"""Drift between the audit (what we believe each HR system holds) and what it really holds."""
+"""Drift between the audit (what we believe each HR system holds) and what it really holds,
+and revoked certificates whose HR record still says completed.
+
+A revoked certificate is CORRECTION_PENDING where only an administrator can fix the record
+(SAP always; Workday when the tenant cannot be updated): expected until the manual correction,
+so it is listed, not counted as drift. In an updatable Workday it is REVOKED_STILL_COMPLETED,
+which is drift: learnstream should have updated the enrolment.
+"""
 
 from __future__ import annotations
 
@@ -15,22 +22,42 @@ from connectors.config import HrSettings
 from connectors.http import retrying
 from connectors.sap import SapClient, record_key
 from connectors.targets import SAP, WORKDAY
-from connectors.workday import WorkdayClient
+from connectors.workday import COMPLETED, WorkdayClient
 
 T = TypeVar("T")
 SAP_COMPARED = ("grade", "totalHours", "creditHours", "courseCompleted")
 WORKDAY_COMPARED = ("worker_id", "course_id", "completion_status", "completion_date", "score")
 
 
+CORRECTION_PENDING = "CORRECTION_PENDING"
+
+
 @dataclass(frozen=True)
 class Drift:
     target: str
-    kind: str  # MISSING_REMOTE | DUPLICATE_REMOTE | UNEXPECTED_REMOTE | MISMATCH
+    # MISSING_REMOTE | DUPLICATE_REMOTE | UNEXPECTED_REMOTE | MISMATCH
+    # | REVOKED_STILL_COMPLETED | CORRECTION_PENDING (not drift: an admin's to-do)
+    kind: str
     remote_key: str
     learner_id: str | None = None
     course_id: str | None = None
     completion_id: str | None = None
     detail: str = ""
+
+    @property
+    def pending(self) -> bool:
+        return self.kind == CORRECTION_PENDING
+
+
+def _revoked(conn: psycopg.Connection, target: str) -> dict[str, str]:
+    """completion_id → tenant of each recorded completion whose certificate was revoked."""
+    rows = conn.execute(
+        "SELECT a.completion_id::text, c.tenant_id FROM hr_sync_audit a JOIN certificates c "
+        "ON c.certificate_id = a.certificate_id WHERE a.target = %s AND a.status = ANY(%s) "
+        "AND c.revoked_at IS NOT NULL",
+        (target, list(RECORDED)),
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
 
 
 def _expected(conn: psycopg.Connection, target: str) -> list[tuple[str, str, str, dict[str, Any]]]:
@@ -55,6 +82,7 @@ def reconcile_sap(conn: psycopg.Connection, remote: list[dict[str, Any]]) -> lis
     by_key = {record_key(r): r for r in remote}
     drifts: list[Drift] = []
     expected: set[tuple[str, str, str, int]] = set()
+    revoked = _revoked(conn, SAP)
     for learner, course, completion, payload in _expected(conn, SAP):
         key = record_key(payload)
         expected.add(key)
@@ -68,15 +96,23 @@ def reconcile_sap(conn: psycopg.Connection, remote: list[dict[str, Any]]) -> lis
         detail = _diff(SAP_COMPARED, payload, by_key[key])
         if detail:
             drifts.append(Drift(SAP, "MISMATCH", label, **ids, detail=detail))
+        if completion in revoked and by_key[key].get("courseCompleted"):
+            note = "certificate revoked; SAP records cannot be updated: an admin must correct it"
+            drifts.append(Drift(SAP, CORRECTION_PENDING, label, **ids, detail=note))
     for key in sorted(set(counts) - expected):
         drifts.append(Drift(SAP, "UNEXPECTED_REMOTE", ":".join(map(str, key[1:]))))
     return drifts
 
 
-def reconcile_workday(conn: psycopg.Connection, remote: list[dict[str, Any]]) -> list[Drift]:
+def reconcile_workday(
+    conn: psycopg.Connection,
+    remote: list[dict[str, Any]],
+    can_update: Callable[[str], bool] = lambda _tenant: True,
+) -> list[Drift]:
     by_id = {str(r["enrollment_id"]): r for r in remote}
     drifts: list[Drift] = []
     expected: set[str] = set()
+    revoked = _revoked(conn, WORKDAY)
     for learner, course, completion, payload in _expected(conn, WORKDAY):
         ref = str(payload["enrollment_id"])
         expected.add(ref)
@@ -84,6 +120,14 @@ def reconcile_workday(conn: psycopg.Connection, remote: list[dict[str, Any]]) ->
         if ref not in by_id:
             drifts.append(Drift(WORKDAY, "MISSING_REMOTE", ref, **ids))
             continue
+        if completion in revoked and by_id[ref].get("completion_status") == COMPLETED:
+            fixable = can_update(revoked[completion])
+            kind = "REVOKED_STILL_COMPLETED" if fixable else CORRECTION_PENDING
+            note = "certificate revoked; Workday still says Completed" + (
+                "" if fixable else " and this tenant cannot be updated: an admin must"
+            )
+            drifts.append(Drift(WORKDAY, kind, ref, **ids, detail=note))
+            continue  # the one finding that matters for this enrolment
         detail = _diff(WORKDAY_COMPARED, payload, by_id[ref])
         if detail:
             drifts.append(Drift(WORKDAY, "MISMATCH", ref, **ids, detail=detail))
@@ -124,5 +168,6 @@ def reconcile(
     if sap is not None:
         drifts += reconcile_sap(conn, _with_retries(settings, sap.find_events))
     if workday is not None:
-        drifts += reconcile_workday(conn, _with_retries(settings, workday.get_enrollments))
+        remote = _with_retries(settings, workday.get_enrollments)
+        drifts += reconcile_workday(conn, remote, settings.workday_can_update)
     return drifts

@@ -1,6 +1,10 @@
 """Workday Learning client (SOAP, urn:com.workday/bsvc): completions are recorded with
 Put_Learning_Enrollment keyed by our completion id as the external reference, so a re-put
 updates the same enrolment instead of adding one; Get_Learning_Enrollments reconciles.
+
+A revoked certificate is a Put of the same enrolment with status Not_Completed and no score
+(docs/decisions/0011-workday-revocation-as-enrolment-update.md): worker, course and date are
+the enrolment's identity and never change.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from connectors.soap import wd
 
 ENDPOINT = "/ccx/service/{tenant}/Learning/{version}"
 COMPLETED = "Completed"
+NOT_COMPLETED = "Not_Completed"  # a revoked completion: the attempt happened, it does not count
+MUTABLE = ("completion_status", "score")  # all an update may change (ADR 0011)
 PAGE_SIZE = 100
 # payload field → (element, reference ID type); a None type is a plain text element
 FIELDS: dict[str, tuple[str, str | None]] = {
@@ -46,6 +52,15 @@ def build_payload(
     }
 
 
+def revoked_payload(completed: dict[str, Any]) -> dict[str, Any]:
+    """The same enrolment, no longer completed: the score is cleared (omitted on the wire)."""
+    return {**completed, "completion_status": NOT_COMPLETED, "score": None}
+
+
+def is_revoked(payload: dict[str, Any]) -> bool:
+    return payload.get("completion_status") == NOT_COMPLETED
+
+
 def _reference(parent: ET.Element, tag: str, id_type: str, value: str) -> None:
     ref = ET.SubElement(parent, wd(tag))
     ET.SubElement(ref, wd("ID"), {wd("type"): id_type}).text = value
@@ -54,6 +69,8 @@ def _reference(parent: ET.Element, tag: str, id_type: str, value: str) -> None:
 def enrollment_data(payload: dict[str, Any]) -> ET.Element:
     data = ET.Element(wd("Learning_Enrollment_Data"))
     for name, (tag, id_type) in FIELDS.items():
+        if payload.get(name) is None:
+            continue  # an absent optional element: Workday holds no value (e.g. no score)
         if id_type is None:
             ET.SubElement(data, wd(tag)).text = str(payload[name])
         else:
@@ -157,12 +174,15 @@ class WorkdayClient:
         return found
 
     def find(self, payload: dict[str, Any]) -> RecordOutcome | None:
-        """Workday's copy of this enrolment, if it has one (reconcile before re-send)."""
+        """Workday's copy of this enrolment if it is already in this payload's state
+        (reconcile before re-send): a completed enrolment does not answer for a revocation."""
         try:
             matches = self.get_enrollments([str(payload["enrollment_id"])])
         except soap.InvalidReference:
             return None  # Workday answers "Invalid ID value" for an id it has never seen
-        return RecordOutcome("ALREADY_RECORDED", matches[0]["wid"]) if matches else None
+        if not matches or any(matches[0].get(f) != payload.get(f) for f in MUTABLE):
+            return None  # absent, or in another state: the (idempotent) put is still owed
+        return RecordOutcome("ALREADY_RECORDED", matches[0]["wid"])
 
 
 def _try_parse(response: httpx.Response) -> ET.Element | None:

@@ -12,6 +12,7 @@ import psycopg
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
+from connectors.workday import NOT_COMPLETED
 from learnstream.settings import Settings
 from learnstream.simulate.oracle_model import Oracle
 from learnstream.topology import Topology
@@ -127,11 +128,14 @@ class Comparison:
 
 
 def compare_hr(conn: psycopg.Connection, oracle: Oracle, result: Comparison) -> None:
-    """HR records recorded as delivered against the records the oracle says are owed."""
+    """HR records recorded as delivered, in the state delivered (a Workday enrolment updated
+    after a revocation is REVOKED), against the records the oracle says are owed."""
     got = set(conn.execute(
-        "SELECT target, hr_user_id, learner_id, course_id, completion_id::text FROM hr_sync_audit "
-        "WHERE status IN ('SENT', 'ALREADY_RECORDED')").fetchall())  # fmt: skip
-    want = {(r.target, r.hr_user_id, r.learner_id, r.course_id, r.completion_id)
+        "SELECT target, hr_user_id, learner_id, course_id, completion_id::text, "
+        "CASE WHEN payload->>'completion_status' = %s THEN 'REVOKED' ELSE 'COMPLETED' END "
+        "FROM hr_sync_audit WHERE status IN ('SENT', 'ALREADY_RECORDED')",
+        (NOT_COMPLETED,)).fetchall())  # fmt: skip
+    want = {(r.target, r.hr_user_id, r.learner_id, r.course_id, r.completion_id, r.state)
             for r in oracle.hr_records}  # fmt: skip
     result.checked["hr_records"] = len(want)
     result.differences["hr_records"] = sorted(

@@ -9,7 +9,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import uvicorn
@@ -28,6 +28,27 @@ class Faults:
     throttle_next_n: int = 0  # 429 with Retry-After, request not applied
     retry_after_s: int = 1
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def copy(self) -> Faults:
+        """The same switches with a lock of its own: each simulator counts down separately."""
+        return replace(self, _lock=threading.Lock())
+
+    def any(self) -> bool:
+        counters = (self.timeout_after_commit_next_n, self.fail_5xx_next_n, self.throttle_next_n)
+        return self.latency_s > 0 or any(n > 0 for n in counters)
+
+    def describe(self) -> str:
+        parts = [f"latency {self.latency_s * 1000:.0f} ms"] if self.latency_s > 0 else []
+        if self.throttle_next_n:
+            parts.append(f"next {self.throttle_next_n} → 429 (Retry-After {self.retry_after_s}s)")
+        if self.fail_5xx_next_n:
+            parts.append(f"next {self.fail_5xx_next_n} → {self.status_5xx}")
+        if self.timeout_after_commit_next_n:
+            parts.append(
+                f"next {self.timeout_after_commit_next_n} writes answer after "
+                f"{self.timeout_sleep_s}s (committed)"
+            )
+        return ", ".join(parts)
 
     def take(self, name: str) -> bool:
         """Consume one unit of a `*_next_n` counter; True when this call must misbehave."""

@@ -1,7 +1,12 @@
 """Workday Learning simulator: a SOAP endpoint (urn:com.workday/bsvc) for
 Put_Learning_Enrollment and Get_Learning_Enrollments that parses real envelopes, checks the
 version, WS-Security or bearer auth and references, answers SOAP Faults, and upserts on the
-external reference (Learning_Enrollment_ID). `enrollments` is what Workday now holds.
+external reference (Learning_Enrollment_ID). `enrollments` is what Workday now holds and
+`history` every state each enrolment went through.
+
+The update contract (ADR 0011): a Put of an existing enrolment may change its completion
+status and score only; worker, course and completion date are its identity. Not_Completed
+(a revoked completion) carries no score and can only update an enrolment Workday knows.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from fastapi.responses import Response
 from connectors import soap
 from connectors.simulators.common import Faults, Received, Window, delay, running
 from connectors.soap import wd
-from connectors.workday import enrollment_data
+from connectors.workday import COMPLETED, MUTABLE, NOT_COMPLETED, enrollment_data
 
 VERSION = re.compile(r"^v\d+(\.\d+)?$")
-STATUSES = {"Completed", "In_Progress", "Not_Started", "Withdrawn"}
+STATUSES = {COMPLETED, NOT_COMPLETED, "In_Progress", "Not_Started", "Withdrawn"}
+IDENTITY = ("worker_id", "course_id", "completion_date")
 XML = "text/xml; charset=utf-8"
 
 
@@ -74,6 +80,7 @@ class WorkdaySimulator:
         self.faults = Faults()
         self.window = Window(requests_per_second, 1.0)
         self.enrollments: dict[str, dict[str, Any]] = {}  # Learning_Enrollment_ID → data
+        self.history: dict[str, list[dict[str, Any]]] = {}  # every distinct state, in order
         self.updates = 0  # puts that hit an existing enrolment (de-duplicated)
         self.received: list[Received] = []
         self._lock = threading.Lock()
@@ -176,14 +183,34 @@ class WorkdaySimulator:
             raise Fault("SOAP-ENV:Client.validationError", "Completion_Date is not a date") from exc
         enrollment_id = str(fields["enrollment_id"])
         existing = self.enrollments.get(enrollment_id)
+        self._check_update(enrollment_id, existing, fields)
         if existing is not None:  # Put upserts on the external reference: never a second record
             self.updates += 1
-            existing.update(fields)
+            if any(existing[f] != fields[f] for f in MUTABLE):
+                existing.update(fields)
+                self.history[enrollment_id].append(dict(existing))
         else:
             self.enrollments[enrollment_id] = {**fields, "wid": uuid.uuid4().hex}
+            self.history[enrollment_id] = [dict(self.enrollments[enrollment_id])]
         answer = ET.Element(wd("Put_Learning_Enrollment_Response"), {wd("version"): version})
         self._reference(answer, self.enrollments[enrollment_id])
         return answer
+
+    @staticmethod
+    def _check_update(
+        enrollment_id: str, existing: dict[str, Any] | None, fields: dict[str, Any]
+    ) -> None:
+        if fields["completion_status"] == NOT_COMPLETED:
+            if existing is None:  # nothing to revoke: a wrong reference, not a new enrolment
+                raise invalid_id(enrollment_id, "Learning_Enrollment_ID")
+            if fields["score"] is not None:
+                raise Fault(
+                    "SOAP-ENV:Client.validationError", "a Not_Completed enrolment has no Score"
+                )
+        changed = [f for f in IDENTITY if existing is not None and existing[f] != fields[f]]
+        if changed:
+            message = f"{', '.join(changed)} of an existing enrolment cannot be changed"
+            raise Fault("SOAP-ENV:Client.validationError", message)
 
     @staticmethod
     def _reference(parent: ET.Element, record: dict[str, Any]) -> None:
@@ -222,7 +249,7 @@ class WorkdaySimulator:
         for record in shown:
             item = ET.SubElement(data, wd("Learning_Enrollment"))
             self._reference(item, record)
-            item.append(enrollment_data({k: record[k] or "" for k in record}))
+            item.append(enrollment_data(record))  # a cleared score is an absent element
         return answer
 
 

@@ -82,6 +82,11 @@ class HrSyncStatus(enum.StrEnum):
     SKIPPED = "SKIPPED"
 
 
+class HrChange(enum.StrEnum):
+    COMPLETION = "COMPLETION"
+    REVOCATION = "REVOCATION"
+
+
 class CourseItem(Frozen):
     item_id: Id
     kind: ItemKind
@@ -228,6 +233,7 @@ class SyncResult(Event):
     error: Text | None = None
     remote_ref: Id | None = None
     payload_hash: Sha256Hex
+    change: HrChange | None = None  # null in results written before revocations were synced
 
     @model_validator(mode="after")
     def _failure_says_why(self) -> Self:

@@ -33,6 +33,8 @@ simulator never generates data whose outcome depends on another reading):
   date was overdue.
 * Org snapshots are looked up over every snapshot known at `as_of` (greatest effective_at <= T,
   ties by event time, then event_id). HR records need an ACTIVE snapshot at completed_at.
+  A revoked completion's Workday record is expected updated in place (state REVOKED); SAP's
+  stays COMPLETED and owes a correction instead (SAP records cannot be updated).
 
 This module must stay independent of streams/: the stream processors are tested against it.
 """
@@ -239,8 +241,17 @@ def _completion_rows(fold: Fold, oracle: Oracle, pair: Pair, c: Completion, as_o
         return  # no employment (or terminated) at completion: no HR system is owed anything
     for target, hr_user_id in (("WORKDAY", snap.hr_worker_id), ("SAP", snap.sap_user_id)):
         if hr_user_id:
+            # Workday updates the enrolment on revocation; SAP's record cannot change
+            revoked = c.revoked_at is not None and target == "WORKDAY"
             oracle.hr_records.append(
-                HrRecordRow(target, hr_user_id, pair.learner_id, pair.course_id, c.completion_id)
+                HrRecordRow(
+                    target,
+                    hr_user_id,
+                    pair.learner_id,
+                    pair.course_id,
+                    c.completion_id,
+                    "REVOKED" if revoked else "COMPLETED",
+                )
             )
     if c.revoked_at is not None and snap.sap_user_id:  # SAP records cannot be updated
         oracle.hr_corrections.append(

@@ -19,8 +19,11 @@ with milliseconds (`2026-01-05T08:15:00.123Z`) or null:
                          course_version, time_spent_seconds}] by (learner_id, course_id, attempt)
       "notifications": [{notification_id, kind, recipient_id, subject_learner_id, course_id}]
                                  by (subject_learner_id, course_id, kind, recipient_id)
-      "hr_records":    [{target, hr_user_id, learner_id, course_id, completion_id}]
+      "hr_records":    [{target, hr_user_id, learner_id, course_id, completion_id, state}]
                                  by (learner_id, course_id, completion_id, target)
+                       state: the record as the HR system must end up holding it, COMPLETED,
+                       or REVOKED (Workday, updated in place after a revocation); absent in
+                       files written before it existed, read as COMPLETED
       "hr_corrections":[{target, hr_user_id, learner_id, course_id, certificate_id,
                          completion_id}]  by (learner_id, course_id, certificate_id, target)
     }
@@ -31,7 +34,7 @@ Scores and best_scores are ratios 0-1, percent 0-100, durations seconds (floats)
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -60,6 +63,8 @@ class _Row:
     def from_dict(cls, data: dict[str, Any]) -> Self:
         kwargs = {}
         for f in fields(cls):  # type: ignore[arg-type]
+            if f.name not in data and f.default is not MISSING:
+                continue  # a field added later, with a default: older files still load
             value = data[f.name]
             if f.name.endswith("_at") or f.name == "as_of":
                 value = parse_iso(value)
@@ -124,6 +129,7 @@ class HrRecordRow(_Row):
     learner_id: str
     course_id: str
     completion_id: str
+    state: str = "COMPLETED"  # REVOKED: Workday's enrolment updated after a revocation
 
 
 @dataclass(frozen=True)

@@ -419,13 +419,21 @@ def test_voided_pass_revokes_then_a_new_pass_certifies_attempt_2() -> None:
     s.graded(20, 9.0, attempt=2)
     oracle = s.oracle()
     first, second = oracle.certificates
+    first_completion = ids.completion_id("acme", "l-1", "c1", 1)
     assert (first.attempt, first.revoked, first.revoked_at) == (1, True, at(10))
     assert (second.attempt, second.revoked, second.issued_at) == (2, False, at(20))
     assert second.certificate_id == ids.certificate_id("acme", "l-1", "c1", 2)
     assert [c.completed_at for c in oracle.completions] == [at(4), at(20)]
     assert only(oracle).best_scores == {"a1": 0.9}  # the voided 0.8 is gone
-    # Both completions are owed to both HR systems; the revoked one needs a SAP correction.
-    assert len(oracle.hr_records) == 4
+    # Both completions are owed to both HR systems; the revoked one needs a SAP correction,
+    # and Workday's enrolment of it is expected updated in place.
+    states = {(r.target, r.completion_id == first_completion, r.state) for r in oracle.hr_records}
+    assert len(oracle.hr_records) == 4 and states == {
+        ("SAP", True, "COMPLETED"),
+        ("WORKDAY", True, "REVOKED"),
+        ("SAP", False, "COMPLETED"),
+        ("WORKDAY", False, "COMPLETED"),
+    }
     [fix] = oracle.hr_corrections
     assert (fix.target, fix.hr_user_id, fix.certificate_id, fix.completion_id) == (
         "SAP",
@@ -853,6 +861,18 @@ def test_revocation_without_sap_needs_no_correction() -> None:
     oracle = s.oracle()
     assert oracle.certificates[0].revoked
     assert oracle.hr_corrections == []
+    [record] = oracle.hr_records  # Workday updates its enrolment: no correction needed
+    assert (record.target, record.state) == ("WORKDAY", "REVOKED")
+
+
+def test_an_oracle_file_from_before_hr_record_states_still_loads() -> None:
+    s = Scenario()
+    s.employ(0, hr="W1")
+    s.course()
+    s.complete_c1(1)
+    data = s.oracle().to_dict()
+    del data["hr_records"][0]["state"]
+    assert Oracle.from_dict(data).hr_records[0].state == "COMPLETED"
 
 
 # --- delivery: duplicates, order, as_of -------------------------------------------------------
