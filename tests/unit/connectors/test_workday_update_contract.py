@@ -76,3 +76,10 @@ def test_revoking_an_unknown_enrolment_is_an_invalid_reference(
     with pytest.raises(soap.InvalidReference):
         wd.put_enrollment(revoked_payload(never_sent))
     assert simulator.enrollments == {}
+
+
+def test_the_verifier_reads_revoked_workday_records_by_the_connector_s_own_status() -> None:
+    from connectors.workday import NOT_COMPLETED
+    from streams.verify import REVOKED_IN_WORKDAY
+
+    assert REVOKED_IN_WORKDAY == NOT_COMPLETED
