@@ -37,6 +37,27 @@ class AgentSpec(_Strict):
     dlq: str
 
 
+class LaneSpec(_Strict):
+    """High-volume inputs consumed in batches by the Kafka client, not by Faust (ADR 0010).
+
+    `module` builds one handler that runs the lane's agents as stages of one pass per batch,
+    in one transaction; the first agent is the entry (its offsets, its DLQ). `fused` topics
+    are what the stages hand each other in memory: still published, never consumed back.
+    The agents keep their other inputs on Faust, the entry agent's through the lane's handler.
+    """
+
+    description: str = ""
+    module: str
+    inputs: list[str]
+    agents: list[str]
+    fused: list[str] = []
+    waits_for: list[str] = []  # tables applied up to their end before each batch
+
+    @property
+    def entry(self) -> str:
+        return self.agents[0]
+
+
 class SinkSpec(_Strict):
     kind: str
     description: str = ""
@@ -48,10 +69,20 @@ class Topology(_Strict):
     defaults: Defaults = Defaults()
     topics: dict[str, TopicSpec]
     agents: dict[str, AgentSpec] = {}
+    lanes: dict[str, LaneSpec] = {}
     sinks: dict[str, SinkSpec] = {}
 
     def enabled_agents(self) -> dict[str, AgentSpec]:
         return {name: spec for name, spec in self.agents.items() if spec.enabled}
+
+    def lane_of(self, agent: str) -> LaneSpec | None:
+        return next((lane for lane in self.lanes.values() if agent in lane.agents), None)
+
+    def faust_inputs(self, agent: str) -> list[str]:
+        """The agent's inputs and tables that Faust consumes: not its lane's, not fused ones."""
+        spec, lane = self.agents[agent], self.lane_of(agent)
+        taken = set() if lane is None else {*lane.inputs, *lane.fused}
+        return [t for t in [*spec.inputs, *spec.tables] if t not in taken]
 
     def partitions(self, topic: str) -> int:
         return self.topics[topic].partitions or self.defaults.partitions
@@ -119,6 +150,7 @@ def check_topology(topology: Topology, schemas: dict[str, Any]) -> list[str]:
                 f"agent {agent_name}: DLQ {agent.dlq} must be <first input>…{DLQ_SUFFIX}"
             )
         problems += _co_partitioning(topology, agent_name, agent)
+    problems += _lane_problems(topology)
     for sink_name, sink in topology.sinks.items():
         problems += [
             f"sink {sink_name}: topic {t} is not declared"
@@ -142,4 +174,38 @@ def _co_partitioning(topology: Topology, agent_name: str, agent: AgentSpec) -> l
         problems.append(f"agent {agent_name}: inputs have different keys {sorted(keys)}")
     if len(counts) > 1:
         problems.append(f"agent {agent_name}: inputs have partition counts {sorted(counts)}")
+    return problems
+
+
+def _lane_problems(topology: Topology) -> list[str]:
+    problems = []
+    claimed: dict[tuple[str, str], str] = {}
+    for lane_name, lane in topology.lanes.items():
+        for agent in lane.agents:
+            spec = topology.agents.get(agent)
+            if spec is None:
+                problems.append(f"lane {lane_name}: agent {agent} is not declared")
+                continue
+            if agent == lane.entry:
+                for topic in lane.inputs:
+                    if topic not in spec.inputs:
+                        problems.append(f"lane {lane_name}: {topic} is not an input of {agent}")
+                if (agent, topic) in claimed:
+                    problems.append(f"lanes {claimed[(agent, topic)]} and {lane_name} both feed "
+                                    f"{topic} to {agent}")  # fmt: skip
+                claimed[(agent, topic)] = lane_name
+        keys = {topology.topics[t].key for t in lane.inputs if t in topology.topics}
+        counts = {topology.partitions(t) for t in lane.inputs if t in topology.topics}
+        if len(keys) > 1 or len(counts) > 1:
+            problems.append(f"lane {lane_name}: inputs are not co-partitioned")
+        problems += [
+            f"lane {lane_name}: {t} in waits_for is not a table of {lane.entry}"
+            for t in lane.waits_for
+            if lane.entry in topology.agents and t not in topology.agents[lane.entry].tables
+        ]
+        problems += [
+            f"lane {lane_name}: fused topic {t} is not an output of one of its agents"
+            for t in lane.fused
+            if not any(t in topology.agents[a].outputs for a in lane.agents if a in topology.agents)
+        ]
     return problems

@@ -22,6 +22,7 @@ from learnstream.serde import build_serde
 from learnstream.settings import Settings
 from learnstream.topology import AgentSpec, Topology, load_topology
 from streams import metrics
+from streams.lane import FastLane, LaneService
 from streams.runtime import ledger
 from streams.runtime.connections import KeptConnection
 from streams.runtime.outbox import OutboxRelay
@@ -102,10 +103,17 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
 
     relay = OutboxRelay(settings, connect)
     consumers_by_topic: dict[str, list[str]] = {}
-    processors: list[BatchProcessor] = []
-    for name, spec in topology.enabled_agents().items():
-        handler = load_handler(spec, settings)
-        processor = BatchProcessor(
+    agents = topology.enabled_agents()
+
+    def processor_of(name: str) -> BatchProcessor:
+        """A handler and a kept connection of its own: one per thread that runs it. A lane's
+        entry agent runs the lane's fused handler for all of its inputs."""
+        spec, lane = agents[name], topology.lane_of(name)
+        if lane is not None and lane.entry == name:
+            handler = importlib.import_module(lane.module).build_handler(settings)
+        else:
+            handler = load_handler(spec, settings)
+        return BatchProcessor(
             settings,
             serde,
             handler,
@@ -113,11 +121,25 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
             connect,
             on_committed=_recorder(name, settings.topic(spec.dlq)),
         )
-        topics = [settings.topic(t) for t in [*spec.inputs, *spec.tables]]
+
+    processors: list[BatchProcessor] = []
+    for name in agents:
+        topics = [settings.topic(t) for t in topology.faust_inputs(name)]
+        if not topics:
+            continue  # everything it reads arrives through a lane
+        processor = processor_of(name)
         for topic in topics:
-            consumers_by_topic.setdefault(topic, []).append(handler.consumer)
+            consumers_by_topic.setdefault(topic, []).append(processor.handler.consumer)
         _attach_agent(app, name, topics, processor, settings)
         processors.append(processor)
+    for lane_name, lane in topology.lanes.items():
+        if lane.entry in agents:
+            member = processor_of(lane.entry)
+            topics = [settings.topic(t) for t in lane.inputs]
+            tables = {settings.topic(t): topology.partitions(t) for t in lane.waits_for}
+            lane_service = FastLane(settings, lane_name, topics, [member], connect, tables)
+            app.add_dependency(LaneService(lane_service))
+            processors.append(member)
 
     @app.timer(0.25)
     async def relay_outbox() -> None:
@@ -133,10 +155,18 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
 
     clock = progress_clock(settings)  # the low watermark of learning.activity
     sweep_connection = KeptConnection(connect)
+    # Where the lane fuses learning.progress, nothing consumes the sweep's alerts from Kafka:
+    # they go through the lane's downstream stages (notifications) in the sweep's transaction.
+    fusing = next((x for x in topology.lanes.values() if "learning.progress" in x.fused), None)
+    downstream = (
+        None
+        if fusing is None
+        else importlib.import_module(fusing.module).build_handler(settings).downstream
+    )
 
     @app.timer(2.0)
     async def raise_due_alerts() -> None:
-        await asyncio.to_thread(_sweep, settings, serde, sweep_connection, clock)
+        await asyncio.to_thread(_sweep, settings, serde, sweep_connection, clock, downstream)
 
     deliverer = _deliverer(connect)
     if deliverer is not None:
@@ -169,7 +199,9 @@ def _deliverer(connect: Any) -> Any:
     return NotificationDeliverer(notify, connect)
 
 
-def _sweep(settings: Settings, serde: Any, kept: KeptConnection, clock: Any) -> None:
+def _sweep(
+    settings: Settings, serde: Any, kept: KeptConnection, clock: Any, downstream: Any
+) -> None:
     from streams.due_sweep import sweep_due
     from streams.runtime.outbox import add_to_outbox
     from streams.verify import end_offsets
@@ -177,7 +209,10 @@ def _sweep(settings: Settings, serde: Any, kept: KeptConnection, clock: Any) -> 
     try:
         ends = end_offsets(settings, clock.clock_topics())
         with kept.transaction() as conn:
-            add_to_outbox(conn, settings, serde, sweep_due(conn, clock, ends))
+            alerts = sweep_due(conn, clock, ends)
+            if alerts and downstream is not None:
+                alerts += downstream(conn, alerts)
+            add_to_outbox(conn, settings, serde, alerts)
     except Exception as exc:  # a timer must not crash the worker; the next tick retries
         log.warning("due_sweep.failed", error=repr(exc))
 

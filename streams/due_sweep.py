@@ -14,6 +14,7 @@ from streams.derive import PROGRESS_CHANGED, derived
 from streams.progress import OUTPUT_TOPIC, ProgressHandler, progress_fields
 from streams.redis_views import refresh_learners
 from streams.rules.timeline import Progress, fold, fold_until, progress_as_of
+from streams.runtime.locks import lock_learners
 from streams.runtime.records import Outbound
 
 STATUS_REFRESH = """
@@ -62,6 +63,7 @@ def sweep_due(
         return []
     wanted = {(learner, course) for learner, course in pairs}
     store.lock_courses(conn, {course for _, course in wanted}, set())
+    lock_learners(conn, {learner for learner, _ in wanted})
     states = store.load_pairs(conn, wanted)
     versions = store.load_versions(conn, {course for _, course in wanted})
     out: list[Outbound] = []

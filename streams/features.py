@@ -36,6 +36,7 @@ from streams.features_store import (
 )
 from streams.rules.features import CoursePopularity, LearnerFeatures
 from streams.runtime.errors import InvalidContent
+from streams.runtime.locks import lock_learners
 from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
 
@@ -68,13 +69,11 @@ class FeaturesHandler:
     def materialize(self, conn: psycopg.Connection, events: list[Event]) -> None:
         """After the batch's last statement, before COMMIT (streams/redis_views.py): rewrite
         the feature hashes of its learners and the popularity ranking from Postgres."""
-        from streams.redis_views import lock_learners
-
         as_of = read_watermark(conn)
         if not events or as_of is None:
             return
         learners = sorted({e.record["learner_id"] for e in events})
-        lock_learners(conn, learners)  # the progress agent writes these hashes too
+        lock_learners(conn, learners)  # the progress stage writes these hashes too
         write_redis(
             self.redis,
             self.prefix,

@@ -32,6 +32,7 @@ from streams.notifications_store import (
     save_snapshots,
 )
 from streams.rules.orgchart import manager_at
+from streams.runtime.locks import lock_learners
 from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
 
@@ -56,6 +57,9 @@ class NotificationsHandler:
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         employment = [e for e in events if e.name == EMPLOYMENT_CHANGED]
+        # Org data and the causes it routes arrive on different transactions (the org agent,
+        # the learner lane): whichever locks a learner second sees what the first committed.
+        lock_learners(conn, {e.record["learner_id"] for e in events})
         save_snapshots(conn, employment)
         # Org data can arrive after what it routes: route the causes still waiting for a
         # manager. A cause is routed once, so late org data never notifies twice.

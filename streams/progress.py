@@ -21,6 +21,7 @@ from streams.rules.catalog import course_rules
 from streams.rules.progress import to_fact
 from streams.rules.timeline import Completion, Progress, Recertify, Timeline, fold, progress_as_of
 from streams.runtime.errors import InvalidContent
+from streams.runtime.locks import lock_learners
 from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
 
@@ -100,6 +101,7 @@ class ProgressHandler:
         pairs = set(learning) | store.pairs_of_courses(conn, changed_courses)
         if not pairs:
             return []
+        lock_learners(conn, {learner for learner, _ in pairs})  # one sorted acquisition
         seen: dict[tuple[str, int], int] = {}
         for event in events:
             if event.name != CATALOG:

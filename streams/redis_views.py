@@ -8,9 +8,8 @@ holds that state: a read issued after a commit never sees anything older. Redis 
 Postgres by one uncommitted batch; a rolled-back batch is retried with the same events and writes
 the same keys (every value is recomputed from Postgres, never incremented).
 
-Two agents write a learner's feature hash (features for activity, progress for completions), so
-both take a transaction-scoped advisory lock per learner first, in sorted order: the later writer
-waits for the earlier commit and then reads it, so the last write always carries both.
+Writers of one learner's keys hold the learner's advisory lock (streams/runtime/locks.py), so
+the later writer waits for the earlier commit and then reads it: the last write carries both.
 
 The read API refills a missing key with SET NX: a refill computed from an older snapshot can
 never overwrite what the stream wrote in the meantime.
@@ -18,7 +17,6 @@ never overwrite what the stream wrote in the meantime.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from datetime import datetime
@@ -30,6 +28,7 @@ from psycopg.rows import dict_row
 
 from streams.features import queue_features
 from streams.features_store import compute_features, read_watermark
+from streams.runtime.locks import lock_learners
 
 DASHBOARD_COLUMNS = (
     "course_id, tenant_id, status, required_done, required_total, percent, time_spent_seconds, "
@@ -40,14 +39,6 @@ DASHBOARD_TTL_S = 7 * 86_400  # an idle learner's dashboard leaves memory; a rea
 
 def dashboard_key(prefix: str, learner_id: str) -> str:
     return f"{prefix}dashboard:{learner_id}"
-
-
-def lock_learners(conn: psycopg.Connection, learners: Iterable[str]) -> None:
-    """Serialize Redis writers of the same learners until this transaction ends."""
-    keys = sorted({_lock_key(learner) for learner in learners})
-    if keys:
-        # unnest yields in array order, so every transaction locks in the same order.
-        conn.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", (keys,))
 
 
 def load_dashboards(conn: psycopg.Connection, learners: Iterable[str]) -> dict[str, str]:
@@ -93,11 +84,6 @@ def refill_dashboard(
 ) -> bool:
     """The read API's refill after a miss: never overwrites what the stream wrote meanwhile."""
     return bool(client.set(dashboard_key(prefix, learner_id), body, ex=ttl, nx=True))
-
-
-def _lock_key(learner: str) -> int:
-    digest = hashlib.blake2b(f"redis-view:{learner}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 def _json_value(value: Any) -> Any:

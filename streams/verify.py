@@ -70,12 +70,16 @@ def backlog(
         ).fetchall()
     }
     result: dict[str, int] = {}
-    for name, agent in agents.items():
-        inputs = {settings.topic(t) for t in [*agent.inputs, *agent.tables]}
+    for name in agents:
+        # A laned input is applied under the lane entry's consumer; a fused one never is.
+        lane = topology.lane_of(name)
+        owner = {settings.topic(t): consumers[name] for t in topology.faust_inputs(name)}
+        if lane is not None:
+            owner |= {settings.topic(t): consumers[lane.entry] for t in lane.inputs}
         result[name] = sum(
-            max(0, end - stored.get((consumers[name], t, p), 0))
+            max(0, end - stored.get((owner[t], t, p), 0))
             for (t, p), end in ends.items()
-            if t in inputs
+            if t in owner
         )
     row = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
     result["outbox"] = int(row[0]) if row else 0

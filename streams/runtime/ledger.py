@@ -89,3 +89,16 @@ def stored_offsets(conn: psycopg.Connection, consumers: list[str]) -> dict[Topic
         (consumers,),
     ).fetchall()
     return {(t, p): offset for t, p, offset, n in rows if n == len(consumers)}
+
+
+def applied_up_to(conn: psycopg.Connection, consumer: str, ends: dict[TopicPartition, int]) -> bool:
+    """Whether the consumer has applied every partition up to the given end offsets."""
+    if not ends:
+        return True
+    rows = conn.execute(
+        "SELECT topic, partition, next_offset FROM stream_offsets WHERE consumer = %s "
+        "AND topic = ANY(%s)",
+        (consumer, sorted({t for t, _ in ends})),
+    ).fetchall()
+    applied = {(t, p): o for t, p, o in rows}
+    return all(applied.get(tp, 0) >= end for tp, end in ends.items())

@@ -1,0 +1,239 @@
+"""The fast lane: a lane's topics consumed in batches straight from the Kafka client.
+
+Faust's per-message stream costs ~75 µs per record per agent (GUIDE §8), more than all of the
+rules' work on the learner flow. A lane (topology.yaml `lanes:`) takes its high-volume,
+learner-keyed inputs away from the Faust agents and feeds each `consume(num_messages)` batch
+to the lane's processors in order, in a thread of the worker process (ADR 0010). The Faust app
+keeps everything else: its lifecycle, web server, /metrics, timers and the low-volume agents.
+
+Consumer-group semantics are the Faust agents' (ADR 0005):
+* on assignment, every partition seeks to the lowest next offset Postgres holds over the
+  lane's consumers (Kafka's committed offset is only for lag tooling; it never runs ahead of
+  Postgres because it is committed after the batch's transactions);
+* the consumer thread polls and processes in turn, so a revocation (delivered inside poll)
+  never finds a batch in flight: revoked partitions stop before another member starts them;
+* a zombie that kept a batch past its session is fenced by the offset rows it must lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import mode
+import psycopg
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from tenacity import Retrying, retry_if_exception, wait_random_exponential
+
+from learnstream.log import get_logger
+from learnstream.settings import Settings
+from streams import metrics
+from streams.runtime import ledger
+from streams.runtime.connections import KeptConnection
+from streams.runtime.errors import is_transient
+from streams.runtime.processor import BatchProcessor
+from streams.runtime.records import InboundRecord
+
+log = get_logger(__name__)
+
+
+class FastLane:
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        topics: list[str],
+        processors: list[BatchProcessor],
+        connect: Callable[[], psycopg.Connection],
+        waits_for: dict[str, int] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.topics = topics
+        self.processors = processors  # applied in this order to every batch
+        self.connect = connect
+        # Tables (topic -> partitions) the batch's rules read, e.g. the catalog: applied up to
+        # their end before each batch, so whatever a client published before the batch's
+        # records is known when they are applied (a stream-table join that never runs ahead).
+        self.waits_for = waits_for or {}
+        self._kept = KeptConnection(connect)
+        self._stop: threading.Event | None = None
+        self.assigned: set[tuple[str, int]] = set()
+        self.next_offsets: dict[tuple[str, int], int] = {}
+
+    def consumer_config(self) -> dict[str, Any]:
+        timeout_ms = int(self.settings.worker_session_timeout_s * 1000)
+        return {
+            **self.settings.kafka_client_config(),
+            "group.id": self.settings.topic(f"learnstream.lane.{self.name}"),
+            "enable.auto.commit": False,  # Postgres holds the applied offsets
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": timeout_ms,
+            "heartbeat.interval.ms": max(1000, timeout_ms // 3),
+            # A batch is processed between two polls; allow a slow Postgres plenty of time.
+            "max.poll.interval.ms": 600_000,
+            "fetch.wait.max.ms": 10,
+            "queued.min.messages": 20_000,
+        }
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume and process until `stop` is set. A bug outside the handlers (the runtime
+        itself) stops the process, so the restart resumes from Postgres and skips nothing."""
+        self._stop = stop
+        consumer = Consumer(self.consumer_config())
+        consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        log.info("lane.start", lane=self.name, topics=self.topics)
+        try:
+            while not stop.is_set():
+                messages = consumer.consume(
+                    num_messages=self.settings.worker_batch_size,
+                    timeout=self.settings.worker_batch_linger_s,
+                )
+                records = [r for r in map(self._record, messages) if r is not None]
+                if records:
+                    self._wait_for_tables(consumer)
+                    self._process(records)
+                    self._commit(consumer, records)
+        except BaseException as exc:
+            log.critical("lane.fail_stop", lane=self.name, error=repr(exc))
+            os._exit(70)
+        finally:
+            if stop.is_set():
+                consumer.close()
+
+    def _wait_for_tables(self, consumer: Consumer) -> None:
+        if not self.waits_for:
+            return
+        ends = self._table_ends(consumer)
+        owner = self.processors[0].handler.consumer
+        next_log = time.monotonic()
+        while self._stop is None or not self._stop.is_set():
+            if self._applied_up_to(owner, ends):
+                return
+            if time.monotonic() >= next_log:  # visible when a table's owner is stuck
+                log.info("lane.waits_for_tables", lane=self.name, tables=list(self.waits_for))
+                next_log += 10.0
+            time.sleep(0.02)
+
+    def _table_ends(self, consumer: Consumer) -> dict[tuple[str, int], int]:
+        """The tables' end offsets now; retried through broker bounces and leader elections."""
+        for attempt in Retrying(
+            retry=retry_if_exception(is_transient),
+            wait=wait_random_exponential(multiplier=0.2, max=5),
+            reraise=True,
+        ):
+            with attempt:
+                ends = {}
+                for topic, partitions in self.waits_for.items():
+                    for partition in range(partitions):
+                        tp = TopicPartition(topic, partition)
+                        ends[(topic, partition)] = consumer.get_watermark_offsets(tp, 10.0)[1]
+                return ends
+        raise AssertionError("unreachable: Retrying re-raises")
+
+    def _applied_up_to(self, owner: str, ends: dict[tuple[str, int], int]) -> bool:
+        """False while Postgres is away: a transient fault waits, it never stops the lane."""
+        try:
+            with self._kept.transaction() as conn:
+                return ledger.applied_up_to(conn, owner, ends)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("lane.table_check_retry", lane=self.name, error=repr(exc))
+            time.sleep(0.5)
+            return False
+
+    def _process(self, records: list[InboundRecord]) -> None:
+        for processor in self.processors:
+            processor.process(records)
+        for r in records:
+            key = (r.topic, r.partition)
+            self.next_offsets[key] = max(self.next_offsets.get(key, 0), r.offset + 1)
+
+    def _commit(self, consumer: Consumer, records: list[InboundRecord]) -> None:
+        """For lag tooling only (kafka-consumer-groups, /metrics); Postgres has the truth."""
+        touched = {(r.topic, r.partition) for r in records}
+        offsets = [TopicPartition(t, p, self.next_offsets[(t, p)]) for t, p in sorted(touched)]
+        consumer.commit(offsets=offsets, asynchronous=True)
+        for topic, partition in touched:
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            if high >= 0:
+                lag = high - self.next_offsets[(topic, partition)]
+                metrics.CONSUMER_LAG.labels(topic, str(partition)).set(max(0, lag))
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        consumers = [p.handler.consumer for p in self.processors]
+        stored = self._stored_offsets(consumers)
+        for tp in partitions:
+            tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+            self.assigned.add((tp.topic, tp.partition))
+            log.info("lane.resume", lane=self.name, topic=tp.topic, partition=tp.partition,
+                     offset=tp.offset)  # fmt: skip
+        consumer.assign(partitions)
+
+    def _stored_offsets(self, consumers: list[str]) -> dict[tuple[str, int], int]:
+        """Retried while Postgres is away: without them the lane cannot know where to resume.
+        This blocks inside consume(); librdkafka keeps heartbeating meanwhile."""
+        for attempt in Retrying(
+            retry=retry_if_exception(is_transient),
+            wait=wait_random_exponential(multiplier=0.2, max=10),
+            reraise=True,
+        ):
+            with attempt, self.connect() as conn:
+                return ledger.stored_offsets(conn, consumers)
+        raise AssertionError("unreachable: Retrying re-raises")
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Nothing is in flight: this runs inside consume(), between two batches.
+        for tp in partitions:
+            self.assigned.discard((tp.topic, tp.partition))
+            self.next_offsets.pop((tp.topic, tp.partition), None)
+        log.info("lane.revoked", lane=self.name, partitions=len(partitions))
+
+    def _record(self, message: Message) -> InboundRecord | None:
+        error = message.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("lane.consume_error", lane=self.name, error=str(error))
+            return None
+        return InboundRecord(
+            topic=message.topic() or "",
+            partition=message.partition() or 0,
+            offset=message.offset() or 0,
+            key=message.key(),
+            value=message.value(),
+            headers=_headers(message),
+        )
+
+
+def _headers(message: Message) -> tuple[tuple[str, bytes], ...]:
+    out = []
+    for header in message.headers() or []:
+        name, value = header[0], header[1]
+        out.append((str(name), value.encode() if isinstance(value, str) else (value or b"")))
+    return tuple(out)
+
+
+class LaneService(mode.Service):
+    """Runs a fast lane's consumer thread for as long as the Faust app runs."""
+
+    def __init__(self, lane: FastLane, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lane = lane
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    async def on_start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.lane.run, args=(self._stop,), name=f"lane-{self.lane.name}", daemon=True
+        )
+        self._thread.start()
+
+    async def on_stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 30.0)

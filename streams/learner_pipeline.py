@@ -1,0 +1,100 @@
+"""The fused learner pipeline: progress → certification → notifications, and features, applied
+in one pass per batch inside one Postgres transaction, as Kafka Streams fuses a sub-topology
+(ADR 0010).
+
+Each stage is the agent's own handler, unchanged: the derived events one stage emits are handed
+to the next as in-memory events instead of a round trip through Kafka and Faust's per-message
+stream. They still go to their topics through the outbox, byte for byte what the agents published
+before, for the HR integrations and anyone else consuming them; inside learnstream nothing
+reads them back. Effectively once holds for the whole chain: the batch's effects, its derived
+events and its offsets commit together, and a derived event exists once per cause because the
+progress stage records what it has emitted in the pair's state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from learnstream.settings import Settings
+from streams import certification, features, notifications, progress
+from streams.runtime.records import Event, InboundRecord, Outbound
+
+CATALOG = progress.CATALOG
+
+
+def in_memory(outbound: Outbound) -> Event:
+    """A derived event as the next stage would have consumed it from its topic."""
+    source = InboundRecord(
+        topic=outbound.topic,
+        partition=-1,  # never consumed from Kafka: no coordinates, no offset to store
+        offset=-1,
+        key=outbound.key.encode(),
+        value=None,
+        headers=tuple((k, v.encode()) for k, v in outbound.headers.items()),
+    )
+    return Event(outbound.event_name, outbound.record, source)
+
+
+class LearnerPipeline:
+    """The handler of the learner lane (and of its catalog input). Its offsets and processed
+    markers are the progress agent's, so a worker upgraded from separate agents resumes where
+    progress stood."""
+
+    def __init__(
+        self,
+        progress_stage: progress.ProgressHandler,
+        certification_stage: certification.CertificationHandler,
+        notifications_stage: notifications.NotificationsHandler,
+        features_stage: features.FeaturesHandler,
+    ) -> None:
+        self.progress = progress_stage
+        self.certification = certification_stage
+        self.notifications = notifications_stage
+        self.features = features_stage
+        self.consumer = progress_stage.consumer
+        self._certified: list[Event] = []  # certification's inputs, for its leaderboards
+
+    def validate(self, event: Event) -> None:
+        self.progress.validate(event)
+        if event.name != CATALOG:
+            self.features.validate(event)
+
+    def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
+        out = self.progress.apply(conn, events)
+        activity = [e for e in events if e.name != CATALOG]
+        if activity:
+            self.features.apply(conn, activity)
+        return out + self.downstream(conn, out)
+
+    def downstream(self, conn: psycopg.Connection, out: list[Outbound]) -> list[Outbound]:
+        """Certification and notifications over what the progress stage (or the due sweep)
+        derived, in the caller's transaction."""
+        derived = [in_memory(o) for o in out]
+        to_certify = [e for e in derived if self.certification.relevant(e)]
+        certified = self.certification.apply(conn, to_certify) if to_certify else []
+        self._certified += to_certify
+        causes = [
+            e for e in derived + [in_memory(o) for o in certified] if self.notifications.relevant(e)
+        ]
+        notified = self.notifications.apply(conn, causes) if causes else []
+        return certified + notified
+
+    def materialize(self, conn: psycopg.Connection, events: list[Event]) -> None:
+        """Every stage's Redis view, last before COMMIT (streams/redis_views.py)."""
+        self.progress.materialize(conn, events)
+        activity = [e for e in events if e.name != CATALOG]
+        if activity:
+            self.features.materialize(conn, activity)
+        certified, self._certified = self._certified, []
+        self.certification.materialize(conn, certified)
+
+
+def build_handler(settings: Settings, **_: Any) -> LearnerPipeline:
+    return LearnerPipeline(
+        progress.build_handler(settings),
+        certification.build_handler(settings),
+        notifications.build_handler(settings),
+        features.build_handler(settings),
+    )
