@@ -17,7 +17,7 @@ from streams.derive import (
     RECERTIFICATION_REQUIRED,
     derived,
 )
-from streams.leaderboard import refresh_member
+from streams.leaderboard import refresh_members
 from streams.rules.progress import DAY_MS
 from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
@@ -68,8 +68,7 @@ class CertificationHandler:
         if self.client is None:
             return
         touched = {(e.record["course_id"], e.record["learner_id"]) for e in events}
-        for course, learner in sorted(touched):
-            refresh_member(conn, self.client, self.prefix, course, learner)
+        refresh_members(conn, self.client, self.prefix, touched)
 
     def _issue(self, conn: psycopg.Connection, event: Event) -> list[Outbound]:
         r = event.record

@@ -89,10 +89,7 @@ class FastLane:
         log.info("lane.start", lane=self.name, topics=self.topics)
         try:
             while not stop.is_set():
-                messages = consumer.consume(
-                    num_messages=self.settings.worker_batch_size,
-                    timeout=self.settings.worker_batch_linger_s,
-                )
+                messages = self._next_batch(consumer)
                 records = [r for r in map(self._record, messages) if r is not None]
                 if records:
                     self._wait_for_tables(consumer)
@@ -104,6 +101,19 @@ class FastLane:
         finally:
             if stop.is_set():
                 consumer.close()
+
+    def _next_batch(self, consumer: Consumer) -> list[Message]:
+        """Natural batching: whatever is queued, up to the batch size, without waiting; when
+        nothing is, the first record to arrive (or the linger timeout) and what came with it.
+        A lone event is never held back to fill a batch, and a backlog is taken in full."""
+        size = self.settings.worker_batch_size
+        messages: list[Message] = consumer.consume(num_messages=size, timeout=0)
+        if messages:
+            return messages
+        messages = consumer.consume(num_messages=1, timeout=self.settings.worker_batch_linger_s)
+        if messages:
+            messages += consumer.consume(num_messages=size - 1, timeout=0)
+        return messages
 
     def _wait_for_tables(self, consumer: Consumer) -> None:
         if not self.waits_for:
@@ -211,11 +221,9 @@ class FastLane:
 
 
 def _headers(message: Message) -> tuple[tuple[str, bytes], ...]:
-    out = []
-    for header in message.headers() or []:
-        name, value = header[0], header[1]
-        out.append((str(name), value.encode() if isinstance(value, str) else (value or b"")))
-    return tuple(out)
+    # The client hands (str, bytes) pairs (bytes or None for a value); keep them as they are.
+    headers: Any = message.headers()
+    return tuple(headers) if headers else ()
 
 
 class LaneService(mode.Service):

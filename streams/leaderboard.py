@@ -21,19 +21,31 @@ def leaderboard_key(prefix: str, course_id: str) -> str:
     return f"{prefix}leaderboard:{course_id}"
 
 
-def refresh_member(
-    conn: psycopg.Connection, client: redis.Redis, prefix: str, course_id: str, learner_id: str
+def refresh_members(
+    conn: psycopg.Connection, client: redis.Redis, prefix: str, members: set[tuple[str, str]]
 ) -> None:
-    row = conn.execute(
-        "SELECT max(score) FROM certificates WHERE course_id = %s AND learner_id = %s "
-        "AND revoked_at IS NULL",
-        (course_id, learner_id),
-    ).fetchone()
-    key = leaderboard_key(prefix, course_id)
-    if row is None or row[0] is None:
-        client.zrem(key, learner_id)
-    else:
-        client.zadd(key, {learner_id: float(row[0])})
+    """Rewrite the (course, learner) members from Postgres: one query, one Redis pipeline."""
+    if not members:
+        return
+    wanted = sorted(members)
+    best = {
+        (course, learner): score
+        for course, learner, score in conn.execute(
+            "SELECT course_id, learner_id, max(score) FROM certificates "
+            "WHERE (course_id, learner_id) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
+            "AND revoked_at IS NULL GROUP BY course_id, learner_id",
+            ([c for c, _ in wanted], [learner for _, learner in wanted]),
+        )
+    }
+    pipe = client.pipeline(transaction=False)
+    for course, learner in wanted:
+        key = leaderboard_key(prefix, course)
+        score = best.get((course, learner))
+        if score is None:
+            pipe.zrem(key, learner)
+        else:
+            pipe.zadd(key, {learner: float(score)})
+    pipe.execute()
 
 
 def load_leaderboard(

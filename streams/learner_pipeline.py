@@ -19,6 +19,8 @@ import psycopg
 
 from learnstream.settings import Settings
 from streams import certification, features, notifications, progress
+from streams.redis_views import refresh_learners
+from streams.runtime.errors import InvalidContent
 from streams.runtime.records import Event, InboundRecord, Outbound
 
 CATALOG = progress.CATALOG
@@ -57,9 +59,9 @@ class LearnerPipeline:
         self._certified: list[Event] = []  # certification's inputs, for its leaderboards
 
     def validate(self, event: Event) -> None:
-        self.progress.validate(event)
-        if event.name != CATALOG:
-            self.features.validate(event)
+        self.progress.validate(event)  # the content rules, once for every stage
+        if event.name != CATALOG and event.name not in features.KNOWN:
+            raise InvalidContent(f"{event.name} is not a learning activity event")
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         out = self.progress.apply(conn, events)
@@ -82,11 +84,16 @@ class LearnerPipeline:
         return certified + notified
 
     def materialize(self, conn: psycopg.Connection, events: list[Event]) -> None:
-        """Every stage's Redis view, last before COMMIT (streams/redis_views.py)."""
-        self.progress.materialize(conn, events)
-        activity = [e for e in events if e.name != CATALOG]
-        if activity:
-            self.features.materialize(conn, activity)
+        """Every stage's Redis view, last before COMMIT (streams/redis_views.py): the
+        dashboards and feature hashes of every learner the batch changed, computed once for
+        progress and features together, then the leaderboard members."""
+        activity = {e.record["learner_id"] for e in events if e.name != CATALOG}
+        learners = self.progress.take_touched() | activity
+        client = self.progress.client
+        if client is not None:
+            refresh_learners(
+                conn, client, self.progress.prefix, learners, popularity=bool(activity)
+            )
         certified, self._certified = self._certified, []
         self.certification.materialize(conn, certified)
 

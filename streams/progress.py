@@ -136,9 +136,13 @@ class ProgressHandler:
         its own state, before COMMIT (streams/redis_views.py). A savepoint that was rolled
         back may have added learners: rewriting a view from the current state is harmless."""
         del events  # a catalog batch changes the pairs of its courses, not only its keys
-        touched, self._touched = self._touched, set()
         if self.client is not None:
-            refresh_learners(conn, self.client, self.prefix, touched)
+            refresh_learners(conn, self.client, self.prefix, self.take_touched())
+
+    def take_touched(self) -> set[str]:
+        """The learners whose views the batch changed (and forget them)."""
+        touched, self._touched = self._touched, set()
+        return touched
 
 
 def emissions(

@@ -27,7 +27,7 @@ import redis
 from psycopg.rows import dict_row
 
 from streams.features import queue_features
-from streams.features_store import compute_features, read_watermark
+from streams.features_store import compute_features, compute_popularity, read_watermark
 from streams.runtime.locks import lock_learners
 
 DASHBOARD_COLUMNS = (
@@ -61,12 +61,18 @@ def encode_dashboard(rows: list[dict[str, Any]]) -> str:
 
 
 def refresh_learners(
-    conn: psycopg.Connection, client: redis.Redis, prefix: str, learners: Iterable[str]
+    conn: psycopg.Connection,
+    client: redis.Redis,
+    prefix: str,
+    learners: Iterable[str],
+    *,
+    popularity: bool = False,
 ) -> None:
-    """Rewrite the dashboards and feature hashes of `learners` from this transaction's state,
-    in one MULTI/EXEC. A Redis error propagates: the runtime retries the batch."""
+    """Rewrite the dashboards and feature hashes of `learners` (and the course popularity
+    ranking, when asked) from this transaction's state, in one MULTI/EXEC. A Redis error
+    propagates: the runtime retries the batch."""
     wanted = sorted(set(learners))
-    if not wanted:
+    if not wanted and not popularity:
         return
     lock_learners(conn, wanted)
     dashboards = load_dashboards(conn, wanted)
@@ -75,7 +81,8 @@ def refresh_learners(
     for learner, body in dashboards.items():
         pipe.set(dashboard_key(prefix, learner), body, ex=DASHBOARD_TTL_S)
     if clock is not None:  # no activity consumed yet: no feature hash exists to refresh
-        queue_features(pipe, prefix, compute_features(conn, wanted, clock), None)
+        ranking = compute_popularity(conn, clock) if popularity else None
+        queue_features(pipe, prefix, compute_features(conn, wanted, clock), ranking)
     pipe.execute()
 
 

@@ -151,6 +151,19 @@ def naive_faust_rate(
         str(result_path),
     ]
     env = {**os.environ, SETTINGS_ENV: _settings_json(settings)}
+    result = run_until_result(command, env, workdir, result_path, log_path, timeout_s)
+    return _result(int(result["events"]), float(result["seconds"]))
+
+
+def run_until_result(
+    command: list[str],
+    env: dict[str, str],
+    workdir: Path,
+    result_path: Path,
+    log_path: Path,
+    timeout_s: float,
+) -> dict[str, float]:
+    """Run a peer in its own process group until it writes its result file; then stop it."""
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             command,
@@ -161,20 +174,21 @@ def naive_faust_rate(
             start_new_session=True,
         )
     deadline = time.monotonic() + timeout_s
+    what = Path(command[1]).name if command[1] != "-m" else command[2]
     try:
         while not result_path.exists():
             if proc.poll() is not None:
                 raise RuntimeError(
-                    f"naive Faust worker exited with {proc.returncode} before {expected} "
-                    f"events; log {log_path}:\n{_log_tail(log_path)}"
+                    f"{what} exited with {proc.returncode} before its result; "
+                    f"log {log_path}:\n{_log_tail(log_path)}"
                 )
             if time.monotonic() > deadline:
                 raise TimeoutError(
-                    f"naive Faust worker did not process {expected} events in {timeout_s:.0f} "
-                    f"s; log {log_path}:\n{_log_tail(log_path)}"
+                    f"{what} gave no result in {timeout_s:.0f} s; "
+                    f"log {log_path}:\n{_log_tail(log_path)}"
                 )
             time.sleep(0.2)
         result: dict[str, float] = json.loads(result_path.read_text())
     finally:
         stop_process_group(proc, 10.0)
-    return _result(int(result["events"]), float(result["seconds"]))
+    return result

@@ -4,7 +4,8 @@ In a private world (own topics, database, Redis keys; dropped afterwards):
 
 1. publish a simulated world (the input events);
 2. (a) raw ceiling: confluent-kafka + fastavro over the same records;
-3. (f) naive Faust baseline over its learning.activity topic;
+3. (f) naive Faust baseline over its learning.activity topic, and the same job in Quix Streams
+   (g) and on learnstream's fast lane (h);
 4. (b) the real worker from the first applied offset until every agent has drained;
 5. (c) publish → view latency at half the rate of (b), against the drained worker;
 6. (d) read-API latency under concurrent load on the resulting views;
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -156,14 +158,30 @@ def _baselines(
     world: World, events: int, topics: dict[str, int], step: Step
 ) -> dict[str, dict[str, Any]]:
     from learnstream.bench.baselines import naive_faust_rate, raw_consume_rate
+    from learnstream.bench.peers import naive_lane_rate, quix_python, quix_rate
 
     ws = world.settings
     step("(a) raw consume + decode")
     raw = raw_consume_rate(ws, [ws.topic(t) for t in topics], events)
-    step("(f) naive Faust baseline")
     activity = "learning.activity"
-    naive = naive_faust_rate(ws, ws.topic(activity), topics[activity], world.workdir / "naive")
-    return {"raw": {**raw, "topics": list(topics)}, "naive": {**naive, "topics": [activity]}}
+    source, count = ws.topic(activity), topics[activity]
+    step("(f) naive Faust baseline")
+    naive = naive_faust_rate(ws, source, count, world.workdir / "naive")
+    rates = {"raw": {**raw, "topics": list(topics)}, "naive": {**naive, "topics": [activity]}}
+    step("(g) the naive job in Quix Streams (its virtualenv is made once)")
+    try:
+        quix_python(ws)
+        rates["quix"] = {
+            **quix_rate(ws, source, count, world.workdir / "quix"),
+            "topics": [activity],
+        }
+    except (OSError, RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:
+        log.warning("bench.quix.unavailable", error=repr(exc))  # reported, never invented
+        rates["quix"] = {"error": repr(exc)[:500]}
+    step("(h) the naive job on learnstream's fast lane")
+    lane = naive_lane_rate(ws, source, count, world.workdir / "lane")
+    rates["naive_lane"] = {**lane, "topics": [activity]}
+    return rates
 
 
 def _rss(settings: Settings, learners: int, keep: bool, step: Step) -> dict[str, Any]:
@@ -188,9 +206,14 @@ def _oracle_equal(postgres_url: str, oracle: Any) -> bool:
 
 def _ratios(rates: dict[str, dict[str, Any]]) -> None:
     pipeline = rates["pipeline"]["events_per_s"]
-    for name in ("raw", "naive"):
-        base = rates[name]["events_per_s"]
-        rates[name]["pipeline_ratio"] = round(pipeline / base, 3) if base else None
+    for name in ("raw", "naive", "quix", "naive_lane"):
+        base = rates.get(name, {}).get("events_per_s")
+        if base is not None:
+            rates[name]["pipeline_ratio"] = round(pipeline / base, 3) if base else None
+    lane, quix = rates["naive_lane"], rates["quix"]
+    if quix.get("events_per_s"):
+        # The engines on identical work: learnstream's lane (h) against Quix Streams (g).
+        lane["quix_ratio"] = round(lane["events_per_s"] / quix["events_per_s"], 3)
 
 
 def write_results(result: dict[str, Any], out: Path = Path("bench") / "results") -> Path:

@@ -105,12 +105,17 @@ def _print_pipeline(result: dict[str, Any]) -> None:
     table.add_column("path")
     for column in ("events", "seconds", "events/s", "pipeline ÷ this"):
         table.add_column(column, justify="right")
-    rows = (
-        ("raw consume + decode (ceiling)", rates["raw"]),
-        ("naive Faust (1 Table update/event)", rates["naive"]),
-        ("full pipeline (all agents, drained)", rates["pipeline"]),
-    )
+    rows = [
+        ("(a) raw consume + decode (ceiling)", rates["raw"]),
+        ("(f) naive job, Faust (1 Table update/event)", rates["naive"]),
+        ("(g) naive job, Quix Streams (RocksDB + changelog)", rates.get("quix", {})),
+        ("(h) naive job, learnstream fast lane (Postgres)", rates.get("naive_lane", {})),
+        ("(b) full pipeline (all agents, drained)", rates["pipeline"]),
+    ]
     for name, rate in rows:
+        if "events_per_s" not in rate:
+            table.add_row(name, "-", "-", "-", rate.get("error", "not measured")[:40])
+            continue
         ratio = rate.get("pipeline_ratio")
         table.add_row(
             name,
@@ -120,6 +125,10 @@ def _print_pipeline(result: dict[str, Any]) -> None:
             "1.00" if rate is rates["pipeline"] else f"{ratio:.2f}" if ratio else "-",
         )
     console.print(table)
+    if "quix_ratio" in rates.get("naive_lane", {}):
+        console.print(
+            f"engine on identical work: (h) ÷ (g) = {rates['naive_lane']['quix_ratio']:.2f}"
+        )
     pipe, lat, api = rates["pipeline"], result["latency"], result["api"]
     details = Table(title="latency, API and resources")
     for column in ("measure", "value", "note"):

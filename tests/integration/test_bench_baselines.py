@@ -57,3 +57,43 @@ def test_naive_faust_updates_the_table_once_per_event(
     changelogs = [t for t in names if t.startswith(kafka_settings.topic("bench.naive."))]
     assert len(changelogs) == 1 and changelogs[0].endswith("-progress-changelog")
     assert sum(end_offsets(kafka_settings, changelogs).values()) == in_topic
+
+
+def test_the_fast_lane_peer_applies_every_record_once(
+    world: Settings, activity: tuple[str, int], tmp_path: Path
+) -> None:
+    """(h): the engine's own offsets say it applied every record, and its processed markers
+    say each event once; counting more would inflate its rate."""
+    import psycopg
+
+    from learnstream.bench.peers import naive_lane_rate
+
+    topic, in_topic = activity
+    result = naive_lane_rate(world, topic, in_topic, tmp_path / "lane", timeout_s=120)
+    assert result["events"] == in_topic
+    assert result["seconds"] > 0 and result["events_per_s"] > 0
+    with psycopg.connect(world.postgres_url) as conn:
+        applied = conn.execute(
+            "SELECT sum(next_offset) FROM stream_offsets WHERE consumer = 'bench_naive'"
+        ).fetchone()
+        lessons = conn.execute(
+            "SELECT coalesce(sum((state->>'lessons')::int), 0) FROM bench_naive_progress"
+        ).fetchone()
+    assert applied is not None and applied[0] == in_topic
+    assert lessons is not None and lessons[0] > 0  # the counters were written back
+
+
+def test_the_quix_peer_updates_its_state_once_per_event(
+    kafka_settings: Settings, activity: tuple[str, int], tmp_path: Path
+) -> None:
+    """(g) runs in its own virtualenv; its changelog shows the per-key state it kept."""
+    from learnstream.bench.peers import quix_rate
+
+    topic, in_topic = activity
+    result = quix_rate(kafka_settings, topic, in_topic, tmp_path / "quix", timeout_s=300)
+    assert result["events"] == in_topic
+    assert result["seconds"] > 0 and result["events_per_s"] > 0
+    names = AdminClient(kafka_settings.kafka_client_config()).list_topics(timeout=10).topics
+    changelogs = [t for t in names if t.startswith("changelog__") and "bench.quix" in t]
+    assert changelogs, "Quix kept no changelog: it did not keep state"
+    assert sum(end_offsets(kafka_settings, changelogs).values()) > 0
