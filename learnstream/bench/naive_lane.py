@@ -39,6 +39,7 @@ class NaiveCounters:
     """The trivial handler: counters in memory, the touched keys upserted once per batch."""
 
     consumer = "bench_naive"
+    logical_types = False  # timestamps as epoch ms: the counters need nothing richer
 
     def __init__(self) -> None:
         self.state: dict[str, dict[str, int]] = {}  # committed
@@ -60,7 +61,7 @@ class NaiveCounters:
             counter = COUNTERS.get(kind, "other")
             bump = kind != "assessment.graded.v1" or bool(record["passed"])
             state[counter] = state.get(counter, 0) + int(bump)
-            state["last_event_at"] = int(record["envelope"]["occurred_at"].timestamp() * 1000)
+            state["last_event_at"] = record["envelope"]["occurred_at"]
             touched[key] = state
         if touched:
             conn.execute(

@@ -46,8 +46,10 @@ def cpu_seconds(pgid: int) -> float:
 
 
 def memory_mb(pgid: int) -> dict[str, float]:
-    """VmRSS (now) and VmHWM (peak) summed over the group, in MiB."""
+    """VmRSS (now) and VmHWM (peak) summed over the group, and the largest single process
+    (a worker runs one member per core under a supervisor), in MiB."""
     total = {"VmRSS": 0, "VmHWM": 0}
+    largest = {"VmRSS": 0, "VmHWM": 0}
     for pid in group_pids(pgid):
         try:
             lines = Path(f"/proc/{pid}/status").read_text().splitlines()
@@ -56,8 +58,15 @@ def memory_mb(pgid: int) -> dict[str, float]:
         for line in lines:
             key, _, value = line.partition(":")
             if key in total:
-                total[key] += int(value.split()[0])  # kB
-    return {"rss_mb": total["VmRSS"] / 1024, "peak_rss_mb": total["VmHWM"] / 1024}
+                kb = int(value.split()[0])
+                total[key] += kb
+                largest[key] = max(largest[key], kb)
+    return {
+        "rss_mb": total["VmRSS"] / 1024,
+        "peak_rss_mb": total["VmHWM"] / 1024,
+        "process_rss_mb": largest["VmRSS"] / 1024,
+        "process_peak_rss_mb": largest["VmHWM"] / 1024,
+    }
 
 
 class CpuSampler:

@@ -103,4 +103,6 @@ def measure_rss(
         "rss_mb": round(memory["rss_mb"], 1),
         "peak_rss_mb": round(memory["peak_rss_mb"], 1),
         "rss_at_first_batch_mb": round(idle["rss_mb"], 1),
+        "process_rss_mb": round(memory["process_rss_mb"], 1),  # the largest one process
+        "process_peak_rss_mb": round(memory["process_peak_rss_mb"], 1),
     }

@@ -183,6 +183,7 @@ def _print_pipeline(result: dict[str, Any]) -> None:
         details.add_row(
             f"worker RSS at {rss['learners']:,} learners",
             f"{rss['rss_mb']:,.0f} MiB",
+            f"all processes; largest process {rss.get('process_rss_mb', 0):,.0f} MiB; "
             f"peak {rss['peak_rss_mb']:,.0f} MiB; {rss['rss_at_first_batch_mb']:,.0f} MiB at "
             f"first batch; drained {rss['events']:,} events in {rss['drain_seconds']:.1f} s",
         )

@@ -68,6 +68,15 @@ class SchemaStore:
         return writers
 
     @cached_property
+    def plain_writers(self) -> dict[bytes, tuple[str, Any]]:
+        """Current schemas without logical types (the parsing canonical form drops them), by
+        fingerprint: what `decode_many(logical_types=False)` reads with."""
+        return {
+            self.fingerprints[name]: (name, parse_schema(json.loads(self.canonical[name])))
+            for name in self.parsed
+        }
+
+    @cached_property
     def fingerprints(self) -> dict[str, bytes]:
         """CRC-64-AVRO, 8 bytes little-endian, as the single-object encoding spec asks."""
         return {n: bytes.fromhex(fingerprint(c, "CRC-64-AVRO")) for n, c in self.canonical.items()}

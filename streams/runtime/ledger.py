@@ -58,10 +58,12 @@ def claim_new(conn: psycopg.Connection, consumer: str, events: list[Event]) -> l
     """Insert processed markers; return only the events not seen before (first copy wins)."""
     if not events:
         return []
+    # One text parameter split in SQL: psycopg dumps a 1,000-element list element by element.
     inserted = conn.execute(
-        "INSERT INTO processed_events (consumer, event_id) SELECT %s, e FROM unnest(%s::uuid[]) e "
+        "INSERT INTO processed_events (consumer, event_id) "
+        "SELECT %s, e::uuid FROM unnest(string_to_array(%s, ',')) e "
         "ON CONFLICT DO NOTHING RETURNING event_id::text",
-        (consumer, list(dict.fromkeys(e.event_id for e in events))),
+        (consumer, ",".join(dict.fromkeys(e.event_id for e in events))),
     ).fetchall()
     fresh = {row[0] for row in inserted}
     result = []

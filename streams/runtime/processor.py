@@ -73,6 +73,8 @@ class BatchProcessor:
         # Handlers may declare which events they act on; the rest skip validation and the
         # ledger (most learning.progress snapshots mean nothing to certification, say).
         self._relevant: Callable[[Event], bool] = getattr(handler, "relevant", lambda _: True)
+        # Handlers may take timestamps as epoch ms and uuids as strings (a faster decode).
+        self._logical: bool = getattr(handler, "logical_types", True)
         # Handlers that keep Redis views rewrite them from the batch's state before COMMIT.
         self._materialize: Callable[[psycopg.Connection, list[Event]], None] | None = getattr(
             handler, "materialize", None
@@ -117,8 +119,9 @@ class BatchProcessor:
         letters: list[DeadLetter] = []
         events: list[Event] = []
         irrelevant = 0
+        values = [r.value for r in todo]
         for record, decoded in zip(
-            todo, self.serde.decode_many([r.value for r in todo]), strict=True
+            todo, self.serde.decode_many(values, logical_types=self._logical), strict=True
         ):
             if isinstance(decoded, SerdeError):
                 letters.append(DeadLetter(record, decoded))

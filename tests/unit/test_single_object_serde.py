@@ -80,3 +80,36 @@ def test_cloudevents_headers_mirror_the_envelope() -> None:
     assert headers["ce_type"] == EVENT.encode()
     assert headers["ce_specversion"] == b"1.0"
     assert headers["ce_time"].startswith(b"2026-01-02T03:04:05.678")
+
+
+def test_decoding_without_logical_types_gives_epoch_ms_and_the_same_fields() -> None:
+    """The fast path (handlers with logical_types = False) reads the same record, with
+    timestamps as epoch ms and uuids as strings; a bad event id is still refused."""
+    from io import BytesIO
+
+    from fastavro import schemaless_writer
+
+    from learnstream import ids
+    from learnstream.sdk import ModuleCompleted
+
+    event = ModuleCompleted.new(
+        tenant_id="acme", source="/lms", learner_id="l-1", course_id="c-1", module_id="m-1"
+    )
+    data = serde.encode(event.EVENT_NAME, event.to_avro())
+    [(name, plain)] = serde.decode_many([data], logical_types=False)
+    _, rich = serde.decode(data)
+    assert name == event.EVENT_NAME
+    assert plain["envelope"]["occurred_at"] == ids.epoch_ms(rich["envelope"]["occurred_at"])
+    assert plain["envelope"]["event_id"] == str(rich["envelope"]["event_id"])
+    assert {k: v for k, v in plain.items() if k != "envelope"} == {
+        k: v for k, v in rich.items() if k != "envelope"
+    }
+    broken = event.to_avro()
+    broken["envelope"]["event_id"] = "not-a-uuid"
+    schema = serde.store.plain_writers[serde.store.fingerprints[event.EVENT_NAME]][1]
+    out = BytesIO()
+    out.write(b"\xc3\x01" + serde.store.fingerprints[event.EVENT_NAME])
+    schemaless_writer(out, schema, {**broken, "envelope": {**broken["envelope"],
+                      "occurred_at": 0}})  # fmt: skip
+    [error] = serde.decode_many([out.getvalue()], logical_types=False)
+    assert isinstance(error, UndecodableError)
