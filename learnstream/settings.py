@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # --- Worker -------------------------------------------------------------------------------
     worker_web_port: int = Field(6066, description="worker metrics/health HTTP port (loopback)")
     worker_batch_size: int = Field(1000, ge=1, description="events per processing batch")
+    worker_state_cache_learners: int = Field(
+        5000,
+        ge=0,
+        description="learners whose pair state a lane keeps in memory per process (bounds RSS)",
+    )
     worker_batch_linger_s: float = Field(
         0.05, gt=0, description="max wait to fill a batch (bounds latency at low rates)"
     )
@@ -154,6 +159,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         "LEARNSTREAM_WORKER_WEB_PORT": str(settings.worker_web_port),
         "LEARNSTREAM_WORKER_BATCH_SIZE": str(settings.worker_batch_size),
         "LEARNSTREAM_WORKER_BATCH_LINGER_S": str(settings.worker_batch_linger_s),
+        "LEARNSTREAM_WORKER_STATE_CACHE_LEARNERS": str(settings.worker_state_cache_learners),
         "LEARNSTREAM_LOG_JSON": "true",
     }
     if settings.kafka_sasl_mechanism:

@@ -26,6 +26,7 @@ DERIVED_TABLES = (
     "watermarks",
     "course_versions",
     "pair_state",
+    "pair_facts",
     "learner_course_progress",
     "completions",
     "certificates",

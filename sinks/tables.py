@@ -115,7 +115,8 @@ class Watermark(Base):
 
 
 class PairState(Base):
-    """Per learner × course facts (JSON) that the progress rules fold over."""
+    """Per learner × course bookkeeping of the progress rules: what was emitted, the pinned
+    catalog version (the facts they fold over are in pair_facts)."""
 
     __tablename__ = "pair_state"
     learner_id: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -124,6 +125,16 @@ class PairState(Base):
     state: Mapped[dict[str, Any]]
     catalog_version: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class PairFact(Base):
+    """One fact of a pair (an activity event as the progress rules read it), written once."""
+
+    __tablename__ = "pair_facts"
+    learner_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    course_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fact_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fact: Mapped[dict[str, Any]]
 
 
 class OrgSnapshot(Base):

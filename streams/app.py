@@ -28,6 +28,7 @@ from streams.runtime.connections import KeptConnection
 from streams.runtime.outbox import OutboxRelay
 from streams.runtime.processor import BatchProcessor, BatchStats, Handler
 from streams.runtime.records import InboundRecord
+from streams.runtime.stages import connect as timed_connect
 
 log = get_logger(__name__)
 
@@ -99,7 +100,7 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
     serde = build_serde(settings)
 
     def connect() -> psycopg.Connection:
-        return psycopg.connect(settings.postgres_url, autocommit=False, connect_timeout=5)
+        return timed_connect(settings.postgres_url, autocommit=False, connect_timeout=5)
 
     relay = OutboxRelay(settings, connect)
     consumers_by_topic: dict[str, list[str]] = {}
@@ -155,6 +156,9 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
 
     clock = progress_clock(settings)  # the low watermark of learning.activity
     sweep_connection = KeptConnection(connect)
+    from streams.verify import EndOffsets
+
+    sweep_ends = EndOffsets(settings)  # one client for every tick
     # Where the lane fuses learning.progress, nothing consumes the sweep's alerts from Kafka:
     # they go through the lane's downstream stages (notifications) in the sweep's transaction.
     fusing = next((x for x in topology.lanes.values() if "learning.progress" in x.fused), None)
@@ -166,7 +170,9 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
 
     @app.timer(2.0)
     async def raise_due_alerts() -> None:
-        await asyncio.to_thread(_sweep, settings, serde, sweep_connection, clock, downstream)
+        await asyncio.to_thread(
+            _sweep, settings, serde, sweep_connection, sweep_ends, clock, downstream
+        )
 
     deliverer = _deliverer(connect)
     if deliverer is not None:
@@ -200,14 +206,18 @@ def _deliverer(connect: Any) -> Any:
 
 
 def _sweep(
-    settings: Settings, serde: Any, kept: KeptConnection, clock: Any, downstream: Any
+    settings: Settings,
+    serde: Any,
+    kept: KeptConnection,
+    end_offsets: Any,
+    clock: Any,
+    downstream: Any,
 ) -> None:
     from streams.due_sweep import sweep_due
     from streams.runtime.outbox import add_to_outbox
-    from streams.verify import end_offsets
 
     try:
-        ends = end_offsets(settings, clock.clock_topics())
+        ends = end_offsets.of(clock.clock_topics())
         with kept.transaction() as conn:
             alerts = sweep_due(conn, clock, ends)
             if alerts and downstream is not None:

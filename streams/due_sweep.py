@@ -62,12 +62,13 @@ def sweep_due(
     if watermark is None or not pairs:
         return []
     wanted = {(learner, course) for learner, course in pairs}
-    store.lock_courses(conn, {course for _, course in wanted}, set())
-    lock_learners(conn, {learner for learner, _ in wanted})
-    states = store.load_pairs(conn, wanted)
+    # Read and fold without locks, then lock and keep the pairs nobody wrote meanwhile: the
+    # lane's batches never wait for a sweep's folding (a changed pair waits for the next tick).
+    loaded = store.load_learners(conn, sorted({learner for learner, _ in wanted}))
+    states = {p: loaded[p[0]][0][p[1]] for p in wanted if p[1] in loaded[p[0]][0]}
     versions = store.load_versions(conn, {course for _, course in wanted})
-    out: list[Outbound] = []
     views = []
+    owed_alerts: list[tuple[store.Pair, str, int, bool, int, Progress, str]] = []
     for pair in sorted(states):
         state, course_versions = states[pair], versions.get(pair[1], [])
         now = progress_as_of(fold(state["facts"], course_versions), watermark)
@@ -83,22 +84,47 @@ def sweep_due(
             owed = progress_then.active and not then.completed
             if kind == "at_risk":
                 owed = owed and progress_then.percent < AT_RISK_PERCENT
-            if _decide(conn, pair, kind, due, owed):
-                out.append(_alert(pair, state["tenant_id"], kind, due, threshold, progress_then))
+            tenant = state["tenant_id"]
+            owed_alerts.append((pair, kind, due, owed, threshold, progress_then, tenant))
+    store.lock_courses(conn, {course for _, course in states}, set())
+    lock_learners(conn, {learner for learner, _ in states})
+    now_versions = store.row_versions(conn, sorted({learner for learner, _ in states}))
+    kept = {p for p in states if now_versions[p[0]].get(p[1]) == loaded[p[0]][1].get(p[1])}
+    views = [view for view in views if view[0] in kept]
+    owed_alerts = [alert for alert in owed_alerts if alert[0] in kept]
+    raised = _decide(conn, [(pair, kind, due, owed) for pair, kind, due, owed, *_ in owed_alerts])
+    out = [
+        _alert(pair, tenant, kind, due, threshold, then)
+        for pair, kind, due, _, threshold, then, tenant in owed_alerts
+        if (pair, kind) in raised
+    ]
     store.save_progress(conn, views)
     if clock.client is not None:  # overdue is visible through the API once committed
-        refresh_learners(conn, clock.client, clock.prefix, {learner for learner, _ in wanted})
+        learners = {learner for learner, _ in kept}
+        refresh_learners(conn, clock.client, clock.prefix, learners, features=False)
     return out
 
 
-def _decide(conn: psycopg.Connection, pair: store.Pair, kind: str, due: int, owed: bool) -> bool:
-    """Record the decision; True only the first time an owed alert is decided."""
-    inserted = conn.execute(
+def _decide(
+    conn: psycopg.Connection, decisions: list[tuple[store.Pair, str, int, bool]]
+) -> set[tuple[store.Pair, str]]:
+    """Record the decisions in one statement; returns the owed alerts decided for the first
+    time (a decision recorded before, by this or another worker, is never raised again)."""
+    if not decisions:
+        return set()
+    rows = conn.execute(
         "INSERT INTO due_alerts (learner_id, course_id, kind, due_at, raised) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING raised",
-        (pair[0], pair[1], kind, ids.from_epoch_ms(due), owed),
-    ).fetchone()
-    return bool(inserted and inserted[0])
+        "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], "
+        "%s::bool[]) ON CONFLICT DO NOTHING RETURNING learner_id, course_id, kind, raised",
+        (
+            [pair[0] for pair, *_ in decisions],
+            [pair[1] for pair, *_ in decisions],
+            [kind for _, kind, _, _ in decisions],
+            [ids.from_epoch_ms(due) for _, _, due, _ in decisions],
+            [owed for *_, owed in decisions],
+        ),
+    ).fetchall()
+    return {((learner, course), kind) for learner, course, kind, raised in rows if raised}
 
 
 def _alert(

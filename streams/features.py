@@ -21,7 +21,6 @@ from typing import Any
 import psycopg
 import redis
 
-from learnstream import ids
 from learnstream.settings import Settings
 from streams.features_store import (
     CANCELLED,
@@ -63,7 +62,7 @@ class FeaturesHandler:
         if not events:
             return []
         record_events(conn, events)
-        advance_watermark(conn, max(ids.epoch_ms(e.occurred_at) for e in events))
+        advance_watermark(conn, events)
         return []
 
     def materialize(self, conn: psycopg.Connection, events: list[Event]) -> None:

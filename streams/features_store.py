@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 
 from learnstream import ids
+from streams.progress_store import advance_watermarks
 from streams.rules import features as rules
 from streams.rules.features import CoursePopularity, GradeFact, LearnerFeatures, PairStatus
 from streams.runtime.records import Event
@@ -105,21 +106,25 @@ def record_events(conn: psycopg.Connection, events: Iterable[Event]) -> None:
         )
 
 
-def advance_watermark(conn: psycopg.Connection, event_time_ms: int) -> int:
-    row = conn.execute(
-        "INSERT INTO watermarks (consumer, event_time) VALUES (%s, %s) ON CONFLICT (consumer) "
-        "DO UPDATE SET event_time = GREATEST(watermarks.event_time, EXCLUDED.event_time) "
-        "RETURNING event_time",
-        (CONSUMER, ids.from_epoch_ms(event_time_ms)),
-    ).fetchone()
-    return ids.epoch_ms(row[0]) if row else event_time_ms
+def advance_watermark(conn: psycopg.Connection, events: Iterable[Event]) -> None:
+    """The largest event time seen, kept per input partition: members that own different
+    partitions never wait for each other's row (one shared row serialised their commits)."""
+    seen: dict[tuple[str, int], int] = {}
+    for event in events:
+        key = (event.source.topic, event.source.partition)
+        seen[key] = max(seen.get(key, 0), ids.epoch_ms(event.occurred_at))
+    advance_watermarks(conn, CONSUMER, seen)
 
 
 def read_watermark(conn: psycopg.Connection) -> int | None:
+    """The features clock: the largest event time seen on any partition (databases migrated
+    from before per-partition clocks still hold it in `watermarks`: read both)."""
     row = conn.execute(
-        "SELECT event_time FROM watermarks WHERE consumer = %s", (CONSUMER,)
+        "SELECT GREATEST((SELECT max(event_time) FROM partition_watermarks WHERE consumer = %s), "
+        "(SELECT event_time FROM watermarks WHERE consumer = %s))",
+        (CONSUMER, CONSUMER),
     ).fetchone()
-    return ids.epoch_ms(row[0]) if row else None
+    return None if row is None or row[0] is None else ids.epoch_ms(row[0])
 
 
 def latest_catalogs(

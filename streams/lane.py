@@ -34,9 +34,11 @@ from learnstream.settings import Settings
 from streams import metrics
 from streams.runtime import ledger
 from streams.runtime.connections import KeptConnection
+from streams.runtime.end_offsets import EndOffsets
 from streams.runtime.errors import is_transient
 from streams.runtime.processor import BatchProcessor
 from streams.runtime.records import InboundRecord
+from streams.runtime.stages import profile_this_thread, stage
 
 log = get_logger(__name__)
 
@@ -60,6 +62,8 @@ class FastLane:
         # their end before each batch, so whatever a client published before the batch's
         # records is known when they are applied (a stream-table join that never runs ahead).
         self.waits_for = waits_for or {}
+        self._table_offsets = EndOffsets(settings)  # its own connection (see EndOffsets)
+        self._tables_applied: dict[tuple[str, int], int] | None = None  # last verified ends
         self._kept = KeptConnection(connect)
         self._stop: threading.Event | None = None
         self.assigned: set[tuple[str, int]] = set()
@@ -76,7 +80,10 @@ class FastLane:
             "heartbeat.interval.ms": max(1000, timeout_ms // 3),
             # A batch is processed between two polls; allow a slow Postgres plenty of time.
             "max.poll.interval.ms": 600_000,
-            "fetch.wait.max.ms": 10,
+            # A fetch waits on the broker until a record arrives (fetch.min.bytes is 1), so a
+            # longer wait adds no latency; a short one made an idle worker cost the broker a
+            # fifth of a core in empty fetches.
+            "fetch.wait.max.ms": 500,
             "queued.min.messages": 20_000,
         }
 
@@ -84,17 +91,21 @@ class FastLane:
         """Consume and process until `stop` is set. A bug outside the handlers (the runtime
         itself) stops the process, so the restart resumes from Postgres and skips nothing."""
         self._stop = stop
+        profile_this_thread()
         consumer = Consumer(self.consumer_config())
         consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("lane.start", lane=self.name, topics=self.topics)
         try:
             while not stop.is_set():
-                messages = self._next_batch(consumer)
-                records = [r for r in map(self._record, messages) if r is not None]
+                with stage("fetch"):
+                    messages = self._next_batch(consumer)
+                    records = [r for r in map(self._record, messages) if r is not None]
                 if records:
-                    self._wait_for_tables(consumer)
+                    with stage("wait_for_tables"):
+                        self._wait_for_tables()
                     self._process(records)
-                    self._commit(consumer, records)
+                    with stage("fetch"):
+                        self._commit(consumer, records)
         except BaseException as exc:
             log.critical("lane.fail_stop", lane=self.name, error=repr(exc))
             os._exit(70)
@@ -115,21 +126,24 @@ class FastLane:
             messages += consumer.consume(num_messages=size - 1, timeout=0)
         return messages
 
-    def _wait_for_tables(self, consumer: Consumer) -> None:
+    def _wait_for_tables(self) -> None:
         if not self.waits_for:
             return
-        ends = self._table_ends(consumer)
+        ends = self._table_ends()
+        if ends == self._tables_applied:
+            return  # nothing published to the tables since they were last seen applied
         owner = self.processors[0].handler.consumer
         next_log = time.monotonic()
         while self._stop is None or not self._stop.is_set():
             if self._applied_up_to(owner, ends):
+                self._tables_applied = ends
                 return
             if time.monotonic() >= next_log:  # visible when a table's owner is stuck
                 log.info("lane.waits_for_tables", lane=self.name, tables=list(self.waits_for))
                 next_log += 10.0
             time.sleep(0.02)
 
-    def _table_ends(self, consumer: Consumer) -> dict[tuple[str, int], int]:
+    def _table_ends(self) -> dict[tuple[str, int], int]:
         """The tables' end offsets now; retried through broker bounces and leader elections."""
         for attempt in Retrying(
             retry=retry_if_exception(is_transient),
@@ -137,12 +151,7 @@ class FastLane:
             reraise=True,
         ):
             with attempt:
-                ends = {}
-                for topic, partitions in self.waits_for.items():
-                    for partition in range(partitions):
-                        tp = TopicPartition(topic, partition)
-                        ends[(topic, partition)] = consumer.get_watermark_offsets(tp, 10.0)[1]
-                return ends
+                return self._table_offsets.of(list(self.waits_for), self.waits_for)
         raise AssertionError("unreachable: Retrying re-raises")
 
     def _applied_up_to(self, owner: str, ends: dict[tuple[str, int], int]) -> bool:
@@ -198,7 +207,10 @@ class FastLane:
         raise AssertionError("unreachable: Retrying re-raises")
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Nothing is in flight: this runs inside consume(), between two batches.
+        # Nothing is in flight: this runs inside consume(), between two batches. State kept in
+        # memory goes with the partitions (another member owns their learners now).
+        for processor in self.processors:
+            getattr(processor.handler, "revoked", lambda: None)()
         for tp in partitions:
             self.assigned.discard((tp.topic, tp.partition))
             self.next_offsets.pop((tp.topic, tp.partition), None)

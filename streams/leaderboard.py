@@ -11,6 +11,8 @@ import contextlib
 import psycopg
 import redis
 
+from streams.runtime.stages import stage
+
 BEST_SCORES = (
     "SELECT learner_id, max(score) FROM certificates WHERE course_id = %s AND revoked_at IS NULL "
     "GROUP BY learner_id"
@@ -45,7 +47,8 @@ def refresh_members(
             pipe.zrem(key, learner)
         else:
             pipe.zadd(key, {learner: float(score)})
-    pipe.execute()
+    with stage("redis"):
+        pipe.execute()
 
 
 def load_leaderboard(

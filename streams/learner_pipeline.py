@@ -22,6 +22,7 @@ from streams import certification, features, notifications, progress
 from streams.redis_views import refresh_learners
 from streams.runtime.errors import InvalidContent
 from streams.runtime.records import Event, InboundRecord, Outbound
+from streams.runtime.stages import stage
 
 CATALOG = progress.CATALOG
 
@@ -64,10 +65,12 @@ class LearnerPipeline:
             raise InvalidContent(f"{event.name} is not a learning activity event")
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
-        out = self.progress.apply(conn, events)
+        with stage("progress"):
+            out = self.progress.apply(conn, events)
         activity = [e for e in events if e.name != CATALOG]
         if activity:
-            self.features.apply(conn, activity)
+            with stage("features"):
+                self.features.apply(conn, activity)
         return out + self.downstream(conn, out)
 
     def downstream(self, conn: psycopg.Connection, out: list[Outbound]) -> list[Outbound]:
@@ -75,13 +78,24 @@ class LearnerPipeline:
         derived, in the caller's transaction."""
         derived = [in_memory(o) for o in out]
         to_certify = [e for e in derived if self.certification.relevant(e)]
-        certified = self.certification.apply(conn, to_certify) if to_certify else []
+        with stage("certification"):
+            certified = self.certification.apply(conn, to_certify) if to_certify else []
         self._certified += to_certify
         causes = [
             e for e in derived + [in_memory(o) for o in certified] if self.notifications.relevant(e)
         ]
-        notified = self.notifications.apply(conn, causes) if causes else []
+        with stage("notifications"):
+            notified = self.notifications.apply(conn, causes) if causes else []
         return certified + notified
+
+    def committed(self) -> None:
+        self.progress.committed()
+
+    def rolled_back(self) -> None:
+        self.progress.rolled_back()
+
+    def revoked(self) -> None:
+        self.progress.revoked()
 
     def materialize(self, conn: psycopg.Connection, events: list[Event]) -> None:
         """Every stage's Redis view, last before COMMIT (streams/redis_views.py): the

@@ -16,6 +16,7 @@ from learnstream.settings import Settings
 from learnstream.topology import load_topology
 from streams import progress_store as store
 from streams.derive import COURSE_COMPLETED, PROGRESS_CHANGED, RECERTIFICATION_REQUIRED, derived
+from streams.pair_cache import PairCache
 from streams.redis_views import refresh_learners
 from streams.rules.catalog import course_rules
 from streams.rules.progress import to_fact
@@ -40,6 +41,7 @@ class ProgressHandler:
         catalog_topic: str = "catalog.course",
         client: redis.Redis | None = None,
         prefix: str = "learnstream:",
+        cache_learners: int = 0,
     ) -> None:
         self.activity_topic = activity_topic  # the topic whose low watermark is the clock
         self.partitions = partitions
@@ -47,6 +49,7 @@ class ProgressHandler:
         self.client = client  # Redis views (dashboards, features); None in pure-Postgres tests
         self.prefix = prefix
         self._touched: set[str] = set()  # learners whose views this batch rewrote
+        self.pairs = PairCache(cache_learners)  # pair state kept between batches
 
     def validate(self, event: Event) -> None:
         validate_event(event.name, event.record)
@@ -109,15 +112,17 @@ class ProgressHandler:
                 seen[key] = max(seen.get(key, 0), ids.epoch_ms(event.occurred_at))
         store.advance_watermarks(conn, self.consumer, seen)
         watermark = self.clock(conn) or 0  # unknown clock: nothing is overdue yet
-        states = store.load_pairs(conn, pairs)
+        states = self.pairs.states(conn, pairs)
         versions = store.load_versions(conn, {course for _, course in pairs})
         outbound: list[Outbound] = []
         views: list[tuple[Pair, str, Progress]] = []
         completions: list[tuple[Pair, str, Completion]] = []
+        new_facts: dict[Pair, list[dict[str, Any]]] = {}
         for pair in sorted(pairs):
             state = states.get(pair) or {"tenant_id": tenants[pair], "facts": [], "emitted": {}}
             known = {f["id"] for f in state["facts"]}
-            state["facts"] += [f for f in learning.get(pair, []) if f["id"] not in known]
+            fresh = new_facts[pair] = [f for f in learning.get(pair, []) if f["id"] not in known]
+            state["facts"] += fresh
             timeline = fold(state["facts"], versions.get(pair[1], []))
             progress = progress_as_of(timeline, watermark)
             outbound += emissions(pair, state, timeline, progress)
@@ -125,7 +130,7 @@ class ProgressHandler:
             state["catalog_version"] = timeline.course.version if timeline.course else None
             states[pair] = state
             views.append((pair, state["tenant_id"], progress))
-        store.save_pairs(conn, states)
+        self.pairs.written(states, store.save_pairs(conn, states, new_facts))
         store.save_progress(conn, views)
         self._touched.update(learner for learner, _ in pairs)
         save_completions(conn, completions)
@@ -138,6 +143,15 @@ class ProgressHandler:
         del events  # a catalog batch changes the pairs of its courses, not only its keys
         if self.client is not None:
             refresh_learners(conn, self.client, self.prefix, self.take_touched())
+
+    def committed(self) -> None:
+        self.pairs.committed()
+
+    def rolled_back(self) -> None:
+        self.pairs.rolled_back()
+
+    def revoked(self) -> None:
+        self.pairs.clear()
 
     def take_touched(self) -> set[str]:
         """The learners whose views the batch changed (and forget them)."""
@@ -307,4 +321,5 @@ def build_handler(settings: Settings) -> ProgressHandler:
         settings.topic("catalog.course"),
         redis.Redis.from_url(settings.redis_address, decode_responses=True),
         redis_prefix(settings),
+        settings.worker_state_cache_learners,
     )

@@ -80,75 +80,148 @@ def pairs_of_courses(conn: psycopg.Connection, course_ids: set[str]) -> set[Pair
 
 
 def load_pairs(conn: psycopg.Connection, pairs: set[Pair]) -> dict[Pair, dict[str, Any]]:
-    """Lock and read pair state rows (sorted, so concurrent batches lock in one order)."""
-    ordered = sorted(pairs)
-    rows = conn.execute(
-        "SELECT learner_id, course_id, tenant_id, state FROM pair_state "
-        "WHERE (learner_id, course_id) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
-        "ORDER BY learner_id, course_id FOR UPDATE",
-        ([p[0] for p in ordered], [p[1] for p in ordered]),
-    ).fetchall()
-    return {
-        (learner, course): {**state, "tenant_id": tenant} for learner, course, tenant, state in rows
+    """Pair state with its facts (no row locks: writers of a learner hold its advisory lock)."""
+    learners = sorted({learner for learner, _ in pairs})
+    loaded = load_learners(conn, learners)
+    return {pair: loaded[pair[0]][0][pair[1]] for pair in pairs if pair[1] in loaded[pair[0]][0]}
+
+
+def load_learners(
+    conn: psycopg.Connection, learners: list[str]
+) -> dict[str, tuple[dict[str, dict[str, Any]], dict[str, str]]]:
+    """Every pair of each learner: ({course: state with its facts}, {course: row version}).
+    The row version (xmin) tells a cached copy whether anyone wrote the pair since."""
+    found: dict[str, tuple[dict[str, dict[str, Any]], dict[str, str]]] = {
+        learner: ({}, {}) for learner in learners
     }
+    if not learners:
+        return found
+    for learner, course, tenant, state, xmin in conn.execute(
+        "SELECT learner_id, course_id, tenant_id, state, xmin::text FROM pair_state "
+        "WHERE learner_id = ANY(%s)",
+        (learners,),
+    ):
+        found[learner][0][course] = {**state, "tenant_id": tenant, "facts": []}
+        found[learner][1][course] = xmin
+    for learner, course, fact in conn.execute(
+        "SELECT learner_id, course_id, fact FROM pair_facts WHERE learner_id = ANY(%s)",
+        (learners,),
+    ):
+        state = found[learner][0].get(course)
+        if state is not None:  # facts are written with their pair's row, never without
+            state["facts"].append(fact)
+    return found
 
 
-def save_pairs(conn: psycopg.Connection, states: dict[Pair, dict[str, Any]]) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO pair_state (learner_id, course_id, tenant_id, state, catalog_version) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (learner_id, course_id) DO UPDATE SET "
-            "state = EXCLUDED.state, catalog_version = EXCLUDED.catalog_version, "
-            "updated_at = now()",
-            [
-                (
-                    learner,
-                    course,
-                    state["tenant_id"],
-                    Jsonb({k: v for k, v in state.items() if k != "tenant_id"}),
-                    state.get("catalog_version"),
-                )
-                for (learner, course), state in states.items()
-            ],
+def row_versions(conn: psycopg.Connection, learners: list[str]) -> dict[str, dict[str, str]]:
+    """{learner: {course: xmin}} of the learners' pair rows, to validate cached copies."""
+    versions: dict[str, dict[str, str]] = {learner: {} for learner in learners}
+    if learners:
+        for learner, course, xmin in conn.execute(
+            "SELECT learner_id, course_id, xmin::text FROM pair_state WHERE learner_id = ANY(%s)",
+            (learners,),
+        ):
+            versions[learner][course] = xmin
+    return versions
+
+
+def save_pairs(
+    conn: psycopg.Connection,
+    states: dict[Pair, dict[str, Any]],
+    new_facts: dict[Pair, list[dict[str, Any]]] | None = None,
+) -> dict[Pair, str]:
+    """Upsert the pairs' bookkeeping and append their new facts, one statement each; returns
+    the rows' new versions (xmin), which a cache keeps to recognise its own writes."""
+    if not states:
+        return {}
+    keys = sorted(states)
+    # The rows travel as one JSON document that the server unpacks: json.dumps runs in C,
+    # where psycopg's array dumper escapes every string in Python (ADR 0010, "Bulk writes").
+    rows = conn.execute(
+        "INSERT INTO pair_state (learner_id, course_id, tenant_id, state, catalog_version) "
+        "SELECT l, c, t, s, v FROM jsonb_to_recordset(%s::jsonb) "
+        "AS u(l text, c text, t text, s jsonb, v int) ON CONFLICT (learner_id, course_id) "
+        "DO UPDATE SET state = EXCLUDED.state, catalog_version = EXCLUDED.catalog_version, "
+        "updated_at = now() RETURNING learner_id, course_id, xmin::text",
+        (
+            _rows(
+                {
+                    "l": learner,
+                    "c": course,
+                    "t": states[(learner, course)]["tenant_id"],
+                    "s": _bookkeeping(states[(learner, course)]),
+                    "v": states[(learner, course)].get("catalog_version"),
+                }
+                for learner, course in keys
+            ),
+        ),
+    ).fetchall()
+    facts = [(pair, f) for pair, fs in sorted((new_facts or {}).items()) for f in fs]
+    if facts:
+        conn.execute(
+            "INSERT INTO pair_facts (learner_id, course_id, fact_id, fact) "
+            "SELECT l, c, f->>'id', f FROM jsonb_to_recordset(%s::jsonb) "
+            "AS u(l text, c text, f jsonb) ON CONFLICT DO NOTHING",
+            (_rows({"l": pair[0], "c": pair[1], "f": f} for pair, f in facts),),
         )
+    return {(learner, course): xmin for learner, course, xmin in rows}
+
+
+def _rows(rows: Iterable[dict[str, Any]]) -> str:
+    return json.dumps(list(rows), separators=(",", ":"))
+
+
+def _bookkeeping(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in state.items() if k not in ("tenant_id", "facts")}
 
 
 def save_progress(conn: psycopg.Connection, rows: list[tuple[Pair, str, Progress]]) -> None:
-    def ts(ms: int | None) -> Any:
-        return None if ms is None else from_epoch_ms(ms)
+    """The progress view, one statement for the batch (times travel as epoch ms)."""
+    if not rows:
+        return
+    conn.execute(
+        "INSERT INTO learner_course_progress (learner_id, course_id, tenant_id, status, "
+        "required_done, required_total, percent, time_spent_seconds, best_scores, "
+        "last_activity_at, enrolled_at, due_at, completed_at, active) "
+        "SELECT l, c, t, status, done, total, pct, spent, best, "
+        f"{_ts('last')}, {_ts('enrolled')}, {_ts('due')}, {_ts('completed')}, active "
+        "FROM jsonb_to_recordset(%s::jsonb) AS u(l text, c text, t text, status text, "
+        "done int, total int, pct double precision, spent double precision, best jsonb, "
+        "last bigint, enrolled bigint, due bigint, completed bigint, active bool) "
+        "ON CONFLICT (learner_id, course_id) DO UPDATE SET status = EXCLUDED.status, "
+        "required_done = EXCLUDED.required_done, required_total = EXCLUDED.required_total, "
+        "percent = EXCLUDED.percent, time_spent_seconds = EXCLUDED.time_spent_seconds, "
+        "best_scores = EXCLUDED.best_scores, last_activity_at = EXCLUDED.last_activity_at, "
+        "enrolled_at = EXCLUDED.enrolled_at, due_at = EXCLUDED.due_at, "
+        "completed_at = EXCLUDED.completed_at, active = EXCLUDED.active, updated_at = now()",
+        (
+            _rows(
+                {
+                    "l": learner,
+                    "c": course,
+                    "t": tenant,
+                    "status": p.status,
+                    "done": p.required_done,
+                    "total": p.required_total,
+                    "pct": p.percent,
+                    "spent": p.time_spent_seconds,
+                    "best": p.best_scores,
+                    "last": p.last_activity_at,
+                    "enrolled": p.enrolled_at,
+                    "due": p.due_at,
+                    "completed": p.completed_at,
+                    "active": p.active,
+                }
+                # sorted: concurrent writers (the due sweep) lock rows in one order
+                for (learner, course), tenant, p in sorted(rows, key=lambda r: r[0])
+            ),
+        ),
+    )
 
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO learner_course_progress (learner_id, course_id, tenant_id, status, "
-            "required_done, required_total, percent, time_spent_seconds, best_scores, "
-            "last_activity_at, enrolled_at, due_at, completed_at, active) VALUES "
-            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (learner_id, course_id) DO UPDATE SET status = EXCLUDED.status, "
-            "required_done = EXCLUDED.required_done, required_total = EXCLUDED.required_total, "
-            "percent = EXCLUDED.percent, time_spent_seconds = EXCLUDED.time_spent_seconds, "
-            "best_scores = EXCLUDED.best_scores, last_activity_at = EXCLUDED.last_activity_at, "
-            "enrolled_at = EXCLUDED.enrolled_at, due_at = EXCLUDED.due_at, "
-            "completed_at = EXCLUDED.completed_at, active = EXCLUDED.active, updated_at = now()",
-            [
-                (
-                    learner,
-                    course,
-                    tenant,
-                    p.status,
-                    p.required_done,
-                    p.required_total,
-                    p.percent,
-                    p.time_spent_seconds,
-                    Jsonb(p.best_scores),
-                    ts(p.last_activity_at),
-                    ts(p.enrolled_at),
-                    ts(p.due_at),
-                    ts(p.completed_at),
-                    p.active,
-                )
-                for (learner, course), tenant, p in rows
-            ],
-        )
+
+def _ts(column: str) -> str:
+    """SQL for an epoch-ms column of a JSON recordset as timestamptz, exact to the ms."""
+    return f"to_timestamp({column} / 1000.0)"
 
 
 def advance_watermarks(

@@ -29,6 +29,7 @@ from psycopg.rows import dict_row
 from streams.features import queue_features
 from streams.features_store import compute_features, compute_popularity, read_watermark
 from streams.runtime.locks import lock_learners
+from streams.runtime.stages import stage
 
 DASHBOARD_COLUMNS = (
     "course_id, tenant_id, status, required_done, required_total, percent, time_spent_seconds, "
@@ -67,10 +68,12 @@ def refresh_learners(
     learners: Iterable[str],
     *,
     popularity: bool = False,
+    features: bool = True,
 ) -> None:
     """Rewrite the dashboards and feature hashes of `learners` (and the course popularity
     ranking, when asked) from this transaction's state, in one MULTI/EXEC. A Redis error
-    propagates: the runtime retries the batch."""
+    propagates: the runtime retries the batch. `features=False` for writers that change no
+    feature (the due sweep moves a status to overdue; features count enrolled and completed)."""
     wanted = sorted(set(learners))
     if not wanted and not popularity:
         return
@@ -80,10 +83,11 @@ def refresh_learners(
     pipe = client.pipeline(transaction=True)
     for learner, body in dashboards.items():
         pipe.set(dashboard_key(prefix, learner), body, ex=DASHBOARD_TTL_S)
-    if clock is not None:  # no activity consumed yet: no feature hash exists to refresh
+    if clock is not None and features:  # no activity consumed yet: no feature hash to refresh
         ranking = compute_popularity(conn, clock) if popularity else None
         queue_features(pipe, prefix, compute_features(conn, wanted, clock), ranking)
-    pipe.execute()
+    with stage("redis"):
+        pipe.execute()
 
 
 def refill_dashboard(

@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
 from learnstream.settings import Settings
 from learnstream.simulate.oracle_model import Oracle
 from learnstream.topology import Topology
+from streams.runtime.end_offsets import EndOffsets
 
 
 @retry(
@@ -24,20 +25,12 @@ from learnstream.topology import Topology
     reraise=True,
 )
 def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
-    """High watermarks per partition. Retried: a broker busy with a leader election or a
-    just-created topic answers NOT_LEADER_FOR_PARTITION for a moment."""
-    consumer = Consumer({**settings.kafka_client_config(), "group.id": "learnstream.verify"})
+    """High watermarks per partition, from a short-lived client (tools and tests)."""
+    offsets = EndOffsets(settings)
     try:
-        metadata = consumer.list_topics(timeout=10).topics
-        ends = {}
-        for topic in topics:
-            for partition in metadata[topic].partitions:
-                tp = TopicPartition(topic, partition)
-                _, high = consumer.get_watermark_offsets(tp, timeout=10)
-                ends[(topic, partition)] = high
-        return ends
+        return offsets.of(topics)
     finally:
-        consumer.close()
+        offsets.close()
 
 
 def consumer_names(settings: Settings, topology: Topology) -> dict[str, str]:

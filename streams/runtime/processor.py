@@ -22,6 +22,7 @@ from streams.runtime.dead_letters import DeadLetterPublisher
 from streams.runtime.errors import is_transient
 from streams.runtime.outbox import add_to_outbox
 from streams.runtime.records import DeadLetter, Event, InboundRecord, Outbound
+from streams.runtime.stages import stage
 
 log = get_logger(__name__)
 
@@ -79,6 +80,10 @@ class BatchProcessor:
         self._materialize: Callable[[psycopg.Connection, list[Event]], None] | None = getattr(
             handler, "materialize", None
         )
+        # Handlers that keep state in memory between batches (streams/pair_cache.py) learn
+        # whether what they changed was committed or rolled back.
+        self._committed: Callable[[], None] = getattr(handler, "committed", lambda: None)
+        self._rolled_back: Callable[[], None] = getattr(handler, "rolled_back", lambda: None)
         self.next_offsets: dict[tuple[str, int], int] = {}  # for lag; Postgres has the truth
 
     def process(self, records: list[InboundRecord]) -> BatchStats:
@@ -107,8 +112,13 @@ class BatchProcessor:
         return stats
 
     def _process_once(self, records: list[InboundRecord], stats: BatchStats) -> None:
-        with self._kept.transaction() as conn:
-            self._apply_batch(conn, records, stats)
+        try:
+            with stage("postgres"), self._kept.transaction() as conn, stage("runtime"):
+                self._apply_batch(conn, records, stats)  # BEGIN and COMMIT count as postgres
+        except BaseException:
+            self._rolled_back()
+            raise
+        self._committed()
 
     def _apply_batch(
         self, conn: psycopg.Connection, records: list[InboundRecord], stats: BatchStats
@@ -120,9 +130,9 @@ class BatchProcessor:
         events: list[Event] = []
         irrelevant = 0
         values = [r.value for r in todo]
-        for record, decoded in zip(
-            todo, self.serde.decode_many(values, logical_types=self._logical), strict=True
-        ):
+        with stage("decode"):
+            decoded_values = self.serde.decode_many(values, logical_types=self._logical)
+        for record, decoded in zip(todo, decoded_values, strict=True):
             if isinstance(decoded, SerdeError):
                 letters.append(DeadLetter(record, decoded))
                 continue
@@ -146,7 +156,8 @@ class BatchProcessor:
         ledger.advance_offsets(conn, consumer, records)
         if self._materialize is not None:  # Redis views, last before COMMIT (redis_views.py)
             failed_ids = {event.event_id for event, _ in failed}
-            self._materialize(conn, [e for e in fresh if e.event_id not in failed_ids])
+            with stage("views"):
+                self._materialize(conn, [e for e in fresh if e.event_id not in failed_ids])
         stats.applied = len(fresh) - len(failed)
         stats.skipped = len(records) - len(todo) + len(events) - len(fresh) + irrelevant
         stats.dead_lettered = len(letters)
@@ -159,7 +170,8 @@ class BatchProcessor:
         if prefix and any(event.key.startswith(prefix) for event in events):
             raise InjectedHandlerBug(f"fault injected for keys starting with {prefix!r}")
         derived = self.handler.apply(conn, events)
-        add_to_outbox(conn, self.settings, self.serde, derived)
+        with stage("outbox"):
+            add_to_outbox(conn, self.settings, self.serde, derived)
         return derived
 
     def _apply_isolated(
@@ -182,6 +194,7 @@ class BatchProcessor:
                     derived += self._apply_and_stage(conn, batch)
                 continue
             except Exception as exc:
+                self._rolled_back()  # the savepoint took back what memory still holds
                 if is_transient(exc):
                     raise
             if len(groups) > 1:
@@ -201,6 +214,7 @@ class BatchProcessor:
                 with conn.transaction():
                     derived += self._apply_and_stage(conn, [event])
             except Exception as exc:
+                self._rolled_back()
                 if is_transient(exc):
                     raise
                 log.error(

@@ -1,0 +1,49 @@
+"""End offsets (high watermarks) of topic partitions, from an admin client kept open."""
+
+from __future__ import annotations
+
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from learnstream.settings import Settings
+
+
+class EndOffsets:
+    """High watermarks per partition, for callers that ask often (the due sweep's timer, the
+    lane before each batch). One ListOffsets request per broker answers every partition at
+    once, where a consumer's get_watermark_offsets asks twice per partition, one at a time.
+    The client is kept: a new one per call costs the broker a connection and a metadata round
+    trip. It has its own connection, too: a broker answers one request per connection at a
+    time, so over a consumer's connection the question would wait behind a long-polling fetch.
+    """
+
+    def __init__(self, settings: Settings, timeout_s: float = 10.0) -> None:
+        self.settings = settings
+        self.timeout_s = timeout_s
+        self._admin: AdminClient | None = None
+
+    def of(
+        self, topics: list[str], partitions: dict[str, int] | None = None
+    ) -> dict[tuple[str, int], int]:
+        """Per partition of `topics`; `partitions` (topic -> count) skips the metadata call."""
+        if self._admin is None:
+            self._admin = AdminClient(self.settings.kafka_client_config())
+        counts = partitions or {
+            name: len(topic.partitions)
+            for name, topic in self._admin.list_topics(timeout=self.timeout_s).topics.items()
+        }
+        wanted = {
+            TopicPartition(topic, p): OffsetSpec.latest()
+            for topic in topics
+            for p in range(counts[topic])
+        }
+        if not wanted:
+            return {}
+        futures = self._admin.list_offsets(wanted, request_timeout=self.timeout_s)
+        return {
+            (tp.topic, tp.partition): future.result(timeout=self.timeout_s).offset
+            for tp, future in futures.items()
+        }
+
+    def close(self) -> None:
+        self._admin = None  # the admin client has no close(); dropping it ends its threads
