@@ -3,6 +3,7 @@ computing features and course popularity back out of it with the pure rules."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
@@ -44,66 +45,83 @@ def day_date(day: int) -> date:
 
 
 def record_events(conn: psycopg.Connection, events: Iterable[Event]) -> None:
-    """Fold the batch into the agent's tables. The counters are incremented (`+=`), which is
-    not idempotent by itself: it is safe because the runtime applies each event once per
-    consumer (processed_events and offsets commit in this same transaction)."""
-    daily: Counter[tuple[str, date]] = Counter()
-    enrolments: Counter[tuple[str, date]] = Counter()
-    learners: dict[str, tuple[str, Any]] = {}
-    grades: list[tuple[Any, ...]] = []
+    """Fold the batch into the agent's tables, one statement per table. The counters are
+    incremented (`+=`), which is not idempotent by itself: it is safe because the runtime
+    applies each event once per consumer (processed_events and offsets commit in this same
+    transaction)."""
+    daily: Counter[tuple[str, int]] = Counter()
+    enrolments: Counter[tuple[str, int]] = Counter()
+    learners: dict[str, tuple[str, int | None]] = {}
+    grades: list[dict[str, Any]] = []
     for event in events:
         r, t = event.record, ids.epoch_ms(event.occurred_at)
         learner = r["learner_id"]
         last = learners.get(learner, (event.tenant_id, None))[1]
         if event.name in ENGAGEMENT:
-            daily[(learner, day_date(rules.day_of(t)))] += 1
-            last = event.occurred_at if last is None else max(last, event.occurred_at)
+            daily[(learner, rules.day_of(t))] += 1
+            last = t if last is None else max(last, t)
         learners[learner] = (event.tenant_id, last)
         if event.name == ENROLLED:
-            enrolments[(r["course_id"], day_date(rules.day_of(t)))] += 1
+            enrolments[(r["course_id"], rules.day_of(t))] += 1
         elif event.name in (GRADED, CORRECTED):
-            kind = "graded" if event.name == GRADED else "corrected"
-            values = [r.get(f) for f in ("score", "max_score", "action", "new_score")]
             grades.append(
-                (
-                    learner,
-                    event.event_id,
-                    kind,
-                    r["course_id"],
-                    r["assessment_id"],
-                    r["attempt"],
-                    event.occurred_at,
-                    *values,
-                )
+                {
+                    "l": learner,
+                    "e": event.event_id,
+                    "k": "graded" if event.name == GRADED else "corrected",
+                    "c": r["course_id"],
+                    "a": r["assessment_id"],
+                    "n": r["attempt"],
+                    "t": t,
+                    "s": r.get("score"),
+                    "m": r.get("max_score"),
+                    "x": r.get("action"),
+                    "ns": r.get("new_score"),
+                }
             )
-    with conn.cursor() as cur:
-        # sorted rows: concurrent batches (other partitions) lock shared course rows in order
-        cur.executemany(
-            "INSERT INTO learner_activity (learner_id, tenant_id, last_activity_at) "
-            "VALUES (%s, %s, %s) ON CONFLICT (learner_id) DO UPDATE SET "
-            "tenant_id = EXCLUDED.tenant_id, last_activity_at = "
-            "GREATEST(learner_activity.last_activity_at, EXCLUDED.last_activity_at), "
-            "updated_at = now()",
-            [(learner, *learners[learner]) for learner in sorted(learners)],
-        )
-        cur.executemany(
-            "INSERT INTO learner_daily_activity (learner_id, day, events) VALUES (%s, %s, %s) "
-            "ON CONFLICT (learner_id, day) DO UPDATE SET "
-            "events = learner_daily_activity.events + EXCLUDED.events",
-            [(*key, n) for key, n in sorted(daily.items())],
-        )
-        cur.executemany(
-            "INSERT INTO course_daily_enrolments (course_id, day, enrolments) "
-            "VALUES (%s, %s, %s) ON CONFLICT (course_id, day) DO UPDATE SET "
-            "enrolments = course_daily_enrolments.enrolments + EXCLUDED.enrolments",
-            [(*key, n) for key, n in sorted(enrolments.items())],
-        )
-        cur.executemany(
-            "INSERT INTO learner_grade_facts (learner_id, event_id, kind, course_id, "
-            "assessment_id, attempt, occurred_at, score, max_score, action, new_score) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            grades,
-        )
+    # Rows travel as one JSON document each (see progress_store.save_pairs), sorted: concurrent
+    # batches (other partitions) lock shared course rows in one order.
+    _upsert(
+        conn,
+        "INSERT INTO learner_activity (learner_id, tenant_id, last_activity_at) "
+        "SELECT l, t, to_timestamp(a / 1000.0) FROM jsonb_to_recordset(%s::jsonb) "
+        "AS u(l text, t text, a bigint) ON CONFLICT (learner_id) DO UPDATE SET "
+        "tenant_id = EXCLUDED.tenant_id, last_activity_at = "
+        "GREATEST(learner_activity.last_activity_at, EXCLUDED.last_activity_at), "
+        "updated_at = now()",
+        [{"l": k, "t": learners[k][0], "a": learners[k][1]} for k in sorted(learners)],
+    )
+    _upsert(
+        conn,
+        "INSERT INTO learner_daily_activity (learner_id, day, events) "
+        "SELECT l, date '1970-01-01' + d, n FROM jsonb_to_recordset(%s::jsonb) "
+        "AS u(l text, d int, n int) ON CONFLICT (learner_id, day) DO UPDATE SET "
+        "events = learner_daily_activity.events + EXCLUDED.events",
+        [{"l": k[0], "d": k[1], "n": n} for k, n in sorted(daily.items())],
+    )
+    _upsert(
+        conn,
+        "INSERT INTO course_daily_enrolments (course_id, day, enrolments) "
+        "SELECT c, date '1970-01-01' + d, n FROM jsonb_to_recordset(%s::jsonb) "
+        "AS u(c text, d int, n int) ON CONFLICT (course_id, day) DO UPDATE SET "
+        "enrolments = course_daily_enrolments.enrolments + EXCLUDED.enrolments",
+        [{"c": k[0], "d": k[1], "n": n} for k, n in sorted(enrolments.items())],
+    )
+    _upsert(
+        conn,
+        "INSERT INTO learner_grade_facts (learner_id, event_id, kind, course_id, "
+        "assessment_id, attempt, occurred_at, score, max_score, action, new_score) "
+        "SELECT l, e, k, c, a, n, to_timestamp(t / 1000.0), s, m, x, ns "
+        "FROM jsonb_to_recordset(%s::jsonb) AS u(l text, e uuid, k text, c text, a text, "
+        "n int, t bigint, s double precision, m double precision, x text, "
+        "ns double precision) ON CONFLICT DO NOTHING",
+        grades,
+    )
+
+
+def _upsert(conn: psycopg.Connection, sql: str, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(sql, (json.dumps(rows, separators=(",", ":")),))
 
 
 def advance_watermark(conn: psycopg.Connection, events: Iterable[Event]) -> None:

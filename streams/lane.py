@@ -38,7 +38,7 @@ from streams.runtime.end_offsets import EndOffsets
 from streams.runtime.errors import is_transient
 from streams.runtime.processor import BatchProcessor
 from streams.runtime.records import InboundRecord
-from streams.runtime.stages import profile_this_thread, stage
+from streams.runtime.stages import charge, profile_this_thread, stage
 
 log = get_logger(__name__)
 
@@ -97,9 +97,11 @@ class FastLane:
         log.info("lane.start", lane=self.name, topics=self.topics)
         try:
             while not stop.is_set():
-                with stage("fetch"):
-                    messages = self._next_batch(consumer)
-                    records = [r for r in map(self._record, messages) if r is not None]
+                began = time.perf_counter()
+                messages = self._next_batch(consumer)
+                records = [r for r in map(self._record, messages) if r is not None]
+                # An empty poll is the lane waiting for records, not a cost of processing them.
+                charge("fetch" if records else "idle", time.perf_counter() - began)
                 if records:
                     with stage("wait_for_tables"):
                         self._wait_for_tables()

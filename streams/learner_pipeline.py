@@ -19,7 +19,9 @@ import psycopg
 
 from learnstream.settings import Settings
 from streams import certification, features, notifications, progress
+from streams.features_store import read_watermark
 from streams.redis_views import refresh_learners
+from streams.rules.features import day_of
 from streams.runtime.errors import InvalidContent
 from streams.runtime.records import Event, InboundRecord, Outbound
 from streams.runtime.stages import stage
@@ -45,6 +47,10 @@ class LearnerPipeline:
     markers are the progress agent's, so a worker upgraded from separate agents resumes where
     progress stood."""
 
+    # Activity events are read with times as epoch ms and ids as strings, which is all the
+    # stages use (ids.epoch_ms takes either): converting them was a tenth of the lane's time.
+    logical_types = features.KNOWN
+
     def __init__(
         self,
         progress_stage: progress.ProgressHandler,
@@ -58,6 +64,7 @@ class LearnerPipeline:
         self.features = features_stage
         self.consumer = progress_stage.consumer
         self._certified: list[Event] = []  # certification's inputs, for its leaderboards
+        self._ranked_day: int | None = None  # the day of the last popularity ranking written
 
     def validate(self, event: Event) -> None:
         self.progress.validate(event)  # the content rules, once for every stage
@@ -93,6 +100,7 @@ class LearnerPipeline:
 
     def rolled_back(self) -> None:
         self.progress.rolled_back()
+        self._ranked_day = None  # the ranking written may not have been committed
 
     def revoked(self) -> None:
         self.progress.revoked()
@@ -105,11 +113,24 @@ class LearnerPipeline:
         learners = self.progress.take_touched() | activity
         client = self.progress.client
         if client is not None:
-            refresh_learners(
-                conn, client, self.progress.prefix, learners, popularity=bool(activity)
-            )
+            popularity = self._popularity_changed(conn, events)
+            refresh_learners(conn, client, self.progress.prefix, learners, popularity=popularity)
         certified, self._certified = self._certified, []
         self.certification.materialize(conn, certified)
+
+    def _popularity_changed(self, conn: psycopg.Connection, events: list[Event]) -> bool:
+        """The ranking counts enrolments in a 30-day window and completed pairs: it changes
+        when a batch enrols, completes or un-completes, or when the window moves a day.
+        Recomputing it every batch read every completed pair each time."""
+        day = self._clock_day(conn)
+        moved, self._ranked_day = day != self._ranked_day, day
+        enrolled = any(e.name == features.ENROLLED for e in events)
+        return moved or enrolled or bool(self._certified)
+
+    @staticmethod
+    def _clock_day(conn: psycopg.Connection) -> int | None:
+        clock = read_watermark(conn)
+        return None if clock is None else day_of(clock)
 
 
 def build_handler(settings: Settings, **_: Any) -> LearnerPipeline:

@@ -20,7 +20,15 @@ from streams.pair_cache import PairCache
 from streams.redis_views import refresh_learners
 from streams.rules.catalog import course_rules
 from streams.rules.progress import to_fact
-from streams.rules.timeline import Completion, Progress, Recertify, Timeline, fold, progress_as_of
+from streams.rules.timeline import (
+    Completion,
+    Progress,
+    Recertify,
+    Timeline,
+    extend,
+    fold,
+    progress_as_of,
+)
 from streams.runtime.errors import InvalidContent
 from streams.runtime.locks import lock_learners
 from streams.runtime.records import Event, Outbound
@@ -28,6 +36,7 @@ from streams.validation import validate_event
 
 CATALOG = "org.learnstream.catalog.course.published.v1"
 OUTPUT_TOPIC = "learning.progress"
+TIMELINE = "_timeline"  # a pair state's folded timeline, kept in memory only
 Pair = store.Pair
 
 
@@ -123,7 +132,7 @@ class ProgressHandler:
             known = {f["id"] for f in state["facts"]}
             fresh = new_facts[pair] = [f for f in learning.get(pair, []) if f["id"] not in known]
             state["facts"] += fresh
-            timeline = fold(state["facts"], versions.get(pair[1], []))
+            timeline = _timeline(state, fresh, versions.get(pair[1], []))
             progress = progress_as_of(timeline, watermark)
             outbound += emissions(pair, state, timeline, progress)
             completions += [(pair, state["tenant_id"], c) for c in timeline.completions]
@@ -157,6 +166,15 @@ class ProgressHandler:
         """The learners whose views the batch changed (and forget them)."""
         touched, self._touched = self._touched, set()
         return touched
+
+
+def _timeline(state: dict[str, Any], fresh: list[dict[str, Any]], versions: list[Any]) -> Timeline:
+    """The pair's timeline: the one kept in memory with the fresh facts folded in when they
+    come after it (in-order arrival), else a fold of every fact (streams/rules/timeline.py)."""
+    kept: Timeline | None = state.get(TIMELINE)
+    if kept is None or not extend(kept, fresh, versions):
+        kept = state[TIMELINE] = fold(state["facts"], versions)
+    return kept
 
 
 def emissions(

@@ -172,7 +172,9 @@ def _rows(rows: Iterable[dict[str, Any]]) -> str:
 
 
 def _bookkeeping(state: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in state.items() if k not in ("tenant_id", "facts")}
+    """What pair_state.state keeps: not the facts (pair_facts), nor what lives in memory only
+    (keys starting with "_", such as the folded timeline)."""
+    return {k: v for k, v in state.items() if k not in ("tenant_id", "facts") and k[0] != "_"}
 
 
 def save_progress(conn: psycopg.Connection, rows: list[tuple[Pair, str, Progress]]) -> None:

@@ -17,6 +17,7 @@ from streams.features_store import (
     latest_catalogs,
     read_watermark,
 )
+from streams.progress_store import load_learners
 from streams.rules.catalog import CourseRules
 from streams.rules.features import (
     CoursePopularity,
@@ -77,15 +78,16 @@ def learner_courses(conn: psycopg.Connection, learner_id: str) -> list[LearnerCo
     """Status and due date from the progress view; which items are done from re-folding the
     pair's facts with the progress rules (the view keeps only counts)."""
     rows = conn.execute(
-        "SELECT p.course_id, p.status, p.due_at, s.state FROM learner_course_progress p "
-        "LEFT JOIN pair_state s ON s.learner_id = p.learner_id AND s.course_id = p.course_id "
-        "WHERE p.learner_id = %s ORDER BY p.course_id",
+        "SELECT course_id, status, due_at FROM learner_course_progress WHERE learner_id = %s "
+        "ORDER BY course_id",
         (learner_id,),
     ).fetchall()
+    states = load_learners(conn, [learner_id])[learner_id][0]
     versions = _versions(conn, [row[0] for row in rows])
     courses = []
-    for course_id, status, due_at, state in rows:
-        timeline = fold((state or {}).get("facts", []), versions.get(course_id, []))
+    for course_id, status, due_at in rows:
+        facts_of_pair = states.get(course_id, {}).get("facts", [])
+        timeline = fold(facts_of_pair, versions.get(course_id, []))
         facts, rules = timeline.facts, timeline.course
         done = frozenset(
             item

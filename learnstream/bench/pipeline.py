@@ -32,7 +32,7 @@ from learnstream.bench.api_load import measure_api
 from learnstream.bench.drain import measure_drain
 from learnstream.bench.latency import latency_targets, measure_latency
 from learnstream.bench.rss import measure_rss
-from learnstream.bench.worker_metrics import phase, scrape
+from learnstream.bench.worker_metrics import member_ports, phase, scrape, stage_costs
 from learnstream.bench.world import World, private_world, start_worker, stop
 from learnstream.log import get_logger
 from learnstream.settings import Settings
@@ -103,6 +103,7 @@ def run_pipeline_bench(
         result["rates"] = _baselines(world, report.published, report.topics, step)
         step("(b) full pipeline: starting the worker")
         worker = start_worker(world)
+        members = member_ports(ws.worker_web_port)
         try:
             pipeline = measure_drain(
                 world,
@@ -112,8 +113,9 @@ def run_pipeline_bench(
                 on_backlog=lambda n: step(f"(b) full pipeline: {n:,} records left"),
             )
             pipeline["oracle_equal"] = _oracle_equal(ws.postgres_url, report.oracle)
-            after_b = scrape(ws.worker_web_port)
+            after_b = scrape(members)
             pipeline["batches"] = phase(after_b)
+            pipeline["stage_us_per_event"] = stage_costs(after_b)
             result["rates"]["pipeline"] = pipeline
             rate = LATENCY_LOAD * pipeline["events_per_s"]
             step(f"(c) publish → view latency at {rate:,.0f} events/s")
@@ -126,7 +128,7 @@ def run_pipeline_bench(
                 worker_pid=worker.pid,
             )
             result["latency"]["load_fraction_of_pipeline_rate"] = LATENCY_LOAD
-            result["latency"]["batches"] = phase(scrape(ws.worker_web_port), after_b)
+            result["latency"]["batches"] = phase(scrape(members), after_b)
             result["latency_sweep"] = []
             for fraction in options.latency_sweep:
                 swept = fraction * pipeline["events_per_s"]

@@ -4,6 +4,7 @@ difference of two scrapes describes the phase in between."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
@@ -13,33 +14,68 @@ from learnstream.log import get_logger
 
 log = get_logger(__name__)
 Totals = dict[str, dict[str, float]]  # agent -> {"batches", "batch_seconds", "events"}
+STAGES = "_stages"  # Totals' entry for learnstream_stage_seconds: stage -> seconds
 
 
-def scrape(port: int) -> Totals:
-    """Cumulative totals per agent; {} if the page does not answer (the bench carries on)."""
-    try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    except httpx.HTTPError as exc:
-        log.warning("bench.metrics.unavailable", port=port, error=repr(exc))
-        return {}
+def member_ports(port: int) -> list[int]:
+    """The web ports of a worker's group members (`learnstream worker` runs one per core by
+    default, member i on port + i)."""
+    return [port + i for i in range(os.cpu_count() or 1)]
+
+
+def scrape(port: int | list[int]) -> Totals:
+    """Cumulative totals per agent, summed over the members on `port`(s); a member whose page
+    does not answer counts nothing (the bench carries on)."""
     totals: Totals = {}
     wanted = {
         "learnstream_batch_duration_seconds_count": "batches",
         "learnstream_batch_duration_seconds_sum": "batch_seconds",
         "learnstream_events_processed_total": "events",
     }
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name in wanted and "agent" in sample.labels:
-                agent = totals.setdefault(sample.labels["agent"], {})
-                agent[wanted[sample.name]] = sample.value
+    for one in [port] if isinstance(port, int) else port:
+        try:
+            text = httpx.get(f"http://127.0.0.1:{one}/metrics", timeout=10).text
+        except httpx.HTTPError as exc:
+            log.warning("bench.metrics.unavailable", port=one, error=repr(exc))
+            continue
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name in wanted and "agent" in sample.labels:
+                    agent = totals.setdefault(sample.labels["agent"], {})
+                    key = wanted[sample.name]
+                    agent[key] = agent.get(key, 0.0) + sample.value
+                elif sample.name == "learnstream_stage_seconds_total":
+                    stages = totals.setdefault(STAGES, {})
+                    name = sample.labels["stage"]
+                    stages[name] = stages.get(name, 0.0) + sample.value
     return totals
+
+
+def stage_costs(after: Totals, before: Totals | None = None, agent: str = "progress") -> dict:
+    """µs per applied event of each stage of the lanes between two scrapes (the stage
+    clock of streams/runtime/stages.py: wall time of the lane threads, nested stages charged
+    once, Postgres round trips as "postgres:<stage>"), largest first."""
+    then = before or {}
+    events = after.get(agent, {}).get("events", 0) - then.get(agent, {}).get("events", 0)
+    if events <= 0:
+        return {}
+    spent = {
+        name: seconds - then.get(STAGES, {}).get(name, 0.0)
+        for name, seconds in after.get(STAGES, {}).items()
+    }
+    return {
+        name: round(1e6 * seconds / events, 1)
+        for name, seconds in sorted(spent.items(), key=lambda item: -item[1])
+        if seconds > 0 and name != "idle"  # a lane waiting for records costs nothing
+    }
 
 
 def phase(after: Totals, before: Totals | None = None) -> dict[str, Any]:
     """Batches, events per batch and mean batch time per agent between two scrapes."""
     result: dict[str, Any] = {}
     for agent, now in sorted(after.items()):
+        if agent == STAGES:
+            continue
         then = (before or {}).get(agent, {})
         batches = now.get("batches", 0) - then.get("batches", 0)
         seconds = now.get("batch_seconds", 0) - then.get("batch_seconds", 0)

@@ -125,9 +125,19 @@ def _print_pipeline(result: dict[str, Any]) -> None:
             "1.00" if rate is rates["pipeline"] else f"{ratio:.2f}" if ratio else "-",
         )
     console.print(table)
+    raw, naive = rates["raw"].get("pipeline_ratio"), rates["naive"].get("pipeline_ratio")
+    if raw and naive:
+        console.print(f"pipeline ÷ raw = {raw:.3f}; pipeline ÷ naive Faust = {naive:.2f}")
     if "quix_ratio" in rates.get("naive_lane", {}):
         console.print(
             f"engine on identical work: (h) ÷ (g) = {rates['naive_lane']['quix_ratio']:.2f}"
+        )
+    stages = rates["pipeline"].get("stage_us_per_event") or {}
+    if stages:
+        line = ", ".join(f"{name} {us:,.0f}" for name, us in stages.items())
+        console.print(
+            f"(b) lane time per event, µs (stage clock, summed over members): {line}; "
+            f"total {sum(stages.values()):,.0f}"
         )
     pipe, lat, api = rates["pipeline"], result["latency"], result["api"]
     details = Table(title="latency, API and resources")

@@ -10,7 +10,7 @@ of old data keep working after a compatible schema change (ADR 0004).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from io import BytesIO
 from typing import Any
 from uuid import UUID
@@ -74,30 +74,36 @@ class AvroSerde:
         raise UndecodableError(f"unknown magic byte 0x{data[0]:02x}")
 
     def decode_many(
-        self, values: Sequence[bytes | None], *, logical_types: bool = True
+        self,
+        values: Sequence[bytes | None],
+        *,
+        logical_types: bool | Collection[str] = True,
     ) -> list[Decoded | SerdeError]:
         """Batch path: one result per input, errors as values, so a poison pill is data.
 
         `logical_types=False` leaves timestamps as epoch ms and uuids as strings, for handlers
-        that want speed: converting them is most of fastavro's time on small events."""
+        that want speed: converting them is most of fastavro's time on small events. A
+        collection of event names reads only those events so; the others are converted."""
         results: list[Decoded | SerdeError] = []
-        plain = self._plain if not logical_types else None
+        plain = None if logical_types is True else self._plain
+        only: Collection[str] | None = None if isinstance(logical_types, bool) else logical_types
         for value in values:
             try:
                 if plain is not None and value and value[:2] == SINGLE_OBJECT_MAGIC:
-                    results.append(plain(value))
+                    results.append(plain(value, only))
                 else:
                     results.append(self.decode(value))
             except SerdeError as exc:
                 results.append(exc)
         return results
 
-    def _plain(self, data: bytes) -> Decoded:
+    def _plain(self, data: bytes, only: Collection[str] | None = None) -> Decoded:
         """Single-object record of a current schema, without logical-type conversion; other
-        writers (historical versions need resolution) take the full path."""
+        writers (historical versions need resolution) and names not in `only` take the full
+        path."""
         fingerprint = bytes(data[2:_SINGLE_OBJECT_HEADER])
         plain = self.store.plain_writers.get(fingerprint)
-        if plain is None or len(data) < _SINGLE_OBJECT_HEADER:
+        if plain is None or len(data) < _SINGLE_OBJECT_HEADER or (only and plain[0] not in only):
             return self.decode(data)
         name, writer = plain
         record = self._read(name, writer, data, _SINGLE_OBJECT_HEADER, resolve=False)

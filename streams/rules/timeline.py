@@ -53,6 +53,12 @@ class Timeline:
     completed: bool = False
     last_fact_id: str | None = None
     last_fact_t: int | None = None
+    last_step: tuple[int, str] | None = None  # the latest (event time, id) folded in
+    versions: tuple[tuple[int, str], ...] = ()  # the catalog versions folded in
+
+
+def versions_key(versions: list[CourseRules]) -> tuple[tuple[int, str], ...]:
+    return tuple((v.version, v.event_id) for v in versions)
 
 
 def fold(facts: list[Fact], versions: list[CourseRules]) -> Timeline:
@@ -60,8 +66,29 @@ def fold(facts: list[Fact], versions: list[CourseRules]) -> Timeline:
     steps: list[tuple[int, str, Any]] = [(f["t"], f["id"], f) for f in facts]
     steps += [(v.published_at, v.event_id, v) for v in versions]
     steps.sort(key=lambda step: (step[0], step[1]))
-    timeline = Timeline(PairFacts(), None)
+    timeline = Timeline(PairFacts(), None, versions=versions_key(versions))
+    _apply_steps(timeline, steps)
+    return timeline
+
+
+def extend(timeline: Timeline, facts: list[Fact], versions: list[CourseRules]) -> bool:
+    """Fold `facts` into a timeline folded before, in place, when that gives what a fold of
+    everything would: the catalog versions are the same and every new fact comes after every
+    step folded so far (events arriving in order, the common case). False: fold again."""
+    steps: list[tuple[int, str, Any]] = sorted(
+        ((f["t"], f["id"], f) for f in facts), key=lambda step: (step[0], step[1])
+    )
+    if timeline.versions != versions_key(versions):
+        return False
+    if steps and timeline.last_step is not None and steps[0][:2] <= timeline.last_step:
+        return False
+    _apply_steps(timeline, steps)
+    return True
+
+
+def _apply_steps(timeline: Timeline, steps: list[tuple[int, str, Any]]) -> None:
     for t, event_id, item in steps:
+        timeline.last_step = (t, event_id)
         if isinstance(item, CourseRules):
             if not _publish(timeline, item):
                 continue
@@ -71,7 +98,6 @@ def fold(facts: list[Fact], versions: list[CourseRules]) -> Timeline:
             if item["kind"] == "enrolled" and not timeline.completed:
                 _pin(timeline, item.get("version"))
         _evaluate(timeline, t, event_id)
-    return timeline
 
 
 def _pin(timeline: Timeline, wanted: int | None) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -75,7 +75,7 @@ class BatchProcessor:
         # ledger (most learning.progress snapshots mean nothing to certification, say).
         self._relevant: Callable[[Event], bool] = getattr(handler, "relevant", lambda _: True)
         # Handlers may take timestamps as epoch ms and uuids as strings (a faster decode).
-        self._logical: bool = getattr(handler, "logical_types", True)
+        self._logical: bool | Collection[str] = getattr(handler, "logical_types", True)
         # Handlers that keep Redis views rewrite them from the batch's state before COMMIT.
         self._materialize: Callable[[psycopg.Connection, list[Event]], None] | None = getattr(
             handler, "materialize", None

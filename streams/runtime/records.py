@@ -32,8 +32,10 @@ class Event:
         return str(self.record["envelope"]["event_id"])
 
     @property
-    def occurred_at(self) -> datetime:
-        value: datetime = self.record["envelope"]["occurred_at"]
+    def occurred_at(self) -> datetime | int:
+        """An aware datetime, or epoch ms for handlers that decode without logical types
+        (pass it through ids.epoch_ms for a number either way)."""
+        value: datetime | int = self.record["envelope"]["occurred_at"]
         return value
 
     @property

@@ -54,6 +54,12 @@ def stage(name: str) -> Iterator[None]:
             stack[-1][1] += elapsed
 
 
+def charge(name: str, seconds: float) -> None:
+    """Charge time measured by the caller (outside any stage) to `name`."""
+    if getattr(_local, "stack", None) is not None:
+        STAGE_SECONDS.labels(name).inc(seconds)
+
+
 def _postgres() -> str:
     """ "postgres", or "postgres:<stage>" for a round trip inside another stage."""
     stack = getattr(_local, "stack", None)
