@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(6066, description="worker metrics/health HTTP port (loopback)")
     worker_batch_size: int = Field(1000, ge=1, description="events per processing batch")
     worker_state_cache_learners: int = Field(
-        5000,
+        2000,
         ge=0,
         description="learners whose pair state a lane keeps in memory per process (bounds RSS)",
     )

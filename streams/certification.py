@@ -3,6 +3,7 @@ revocations. Certificate ids are UUIDv5 of (tenant, learner, course, attempt).""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
@@ -53,14 +54,18 @@ class CertificationHandler:
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         out: list[Outbound] = []
+        completions: list[Event] = []  # a run of completions is issued in one statement
         for event in events:
             if event.name == COURSE_COMPLETED:
-                out += self._issue(conn, event)
-            elif event.name == RECERTIFICATION_REQUIRED:
+                completions.append(event)
+                continue
+            out += self._issue(conn, completions)  # in order: issue before a later revocation
+            completions = []
+            if event.name == RECERTIFICATION_REQUIRED:
                 self._bring_expiry_forward(conn, event)
             elif self.relevant(event):
                 out += self._revoke(conn, event)
-        return out
+        return out + self._issue(conn, completions)
 
     def materialize(self, conn: psycopg.Connection, events: list[Event]) -> None:
         """Rewrite the leaderboard members the batch changed, before COMMIT
@@ -70,55 +75,77 @@ class CertificationHandler:
         touched = {(e.record["course_id"], e.record["learner_id"]) for e in events}
         refresh_members(conn, self.client, self.prefix, touched)
 
-    def _issue(self, conn: psycopg.Connection, event: Event) -> list[Outbound]:
-        r = event.record
-        learner, course, attempt = r["learner_id"], r["course_id"], r["attempt"]
-        certificate_id = ids.certificate_id(event.tenant_id, learner, course, attempt)
-        issued_ms = ids.epoch_ms(r["completed_at"])
-        stamped = header(event, "ls-expires-at")
-        if stamped is not None:  # the progress agent folded it with the catalog of that time
-            expires_ms = int(stamped) if stamped else None
-        else:
-            validity = self._validity_days(conn, course, r.get("course_version"))
-            expires_ms = None if validity is None else issued_ms + validity * DAY_MS
-        score = r["score"] if r["score"] is not None else NO_ASSESSMENT_SCORE
-        inserted = conn.execute(
+    def _issue(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
+        """Issue a certificate per completion, one statement for a run of completions."""
+        if not events:
+            return []
+        issued = []
+        for event in events:
+            r = event.record
+            learner, course, attempt = r["learner_id"], r["course_id"], r["attempt"]
+            issued_ms = ids.epoch_ms(r["completed_at"])
+            stamped = header(event, "ls-expires-at")
+            if stamped is not None:  # the progress agent folded it with the catalog of that time
+                expires_ms = int(stamped) if stamped else None
+            else:
+                validity = self._validity_days(conn, course, r.get("course_version"))
+                expires_ms = None if validity is None else issued_ms + validity * DAY_MS
+            score = r["score"] if r["score"] is not None else NO_ASSESSMENT_SCORE
+            certificate_id = ids.certificate_id(event.tenant_id, learner, course, attempt)
+            issued.append((event, certificate_id, issued_ms, expires_ms, score))
+        rows = conn.execute(
             "INSERT INTO certificates (certificate_id, learner_id, course_id, tenant_id, attempt, "
-            "score, issued_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT DO NOTHING RETURNING certificate_id",
+            "score, issued_at, expires_at) SELECT i, l, c, t, a, s, to_timestamp(at / 1000.0), "
+            "to_timestamp(x / 1000.0) FROM jsonb_to_recordset(%s::jsonb) AS u(i uuid, l text, "
+            "c text, t text, a int, s double precision, at bigint, x bigint) "
+            "ON CONFLICT DO NOTHING RETURNING certificate_id::text",
             (
-                certificate_id,
-                learner,
-                course,
-                event.tenant_id,
-                attempt,
-                score,
-                ids.from_epoch_ms(issued_ms),
-                _ts(expires_ms),
+                json.dumps(
+                    [
+                        {
+                            "i": certificate_id,
+                            "l": event.record["learner_id"],
+                            "c": event.record["course_id"],
+                            "t": event.tenant_id,
+                            "a": event.record["attempt"],
+                            "s": score,
+                            "at": issued_ms,
+                            "x": expires_ms,
+                        }
+                        for event, certificate_id, issued_ms, expires_ms, score in issued
+                    ]
+                ),
             ),
-        ).fetchone()
-        if inserted is None:
-            return []  # issued before: a replay or a redelivery must not issue twice
-        return [
-            derived(
-                OUTPUT_TOPIC,
-                CERTIFICATE_ISSUED,
-                learner,
-                tenant_id=event.tenant_id,
-                cause=event.event_id,
-                at_ms=issued_ms,
-                correlation_id=str(r["completion_id"]),
-                fields={
-                    "certificate_id": certificate_id,
-                    "learner_id": learner,
-                    "course_id": course,
-                    "attempt": attempt,
-                    "score": score,
-                    "issued_at": ids.from_epoch_ms(issued_ms),
-                    "expires_at": _ts(expires_ms),
-                },
+        ).fetchall()
+        # issued before: a replay or a redelivery must not issue twice
+        new = {row[0] for row in rows}
+        out = []
+        for event, certificate_id, issued_ms, expires_ms, score in issued:
+            if certificate_id not in new:
+                continue
+            new.discard(certificate_id)  # one event per certificate, the first that issued it
+            r = event.record
+            out.append(
+                derived(
+                    OUTPUT_TOPIC,
+                    CERTIFICATE_ISSUED,
+                    r["learner_id"],
+                    tenant_id=event.tenant_id,
+                    cause=event.event_id,
+                    at_ms=issued_ms,
+                    correlation_id=str(r["completion_id"]),
+                    fields={
+                        "certificate_id": certificate_id,
+                        "learner_id": r["learner_id"],
+                        "course_id": r["course_id"],
+                        "attempt": r["attempt"],
+                        "score": score,
+                        "issued_at": ids.from_epoch_ms(issued_ms),
+                        "expires_at": _ts(expires_ms),
+                    },
+                )
             )
-        ]
+        return out
 
     @staticmethod
     def _bring_expiry_forward(conn: psycopg.Connection, event: Event) -> None:

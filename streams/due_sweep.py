@@ -5,6 +5,8 @@ was not completed at its due date was overdue, even if it completed later."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from learnstream import ids
@@ -42,14 +44,24 @@ def pending(
     limit: int = 500,
 ) -> tuple[int | None, list[tuple[str, str]]]:
     """(low watermark, pairs with a due decision or a status change owed at that watermark)."""
+    watermark, decisions, statuses = _owed(conn, clock, end_offsets, limit)
+    return watermark, decisions + statuses
+
+
+def _owed(
+    conn: psycopg.Connection,
+    clock: ProgressHandler,
+    end_offsets: dict[tuple[str, int], int] | None,
+    limit: int,
+) -> tuple[int | None, list[store.Pair], list[store.Pair]]:
     watermark = clock.clock(conn, end_offsets)
     if watermark is None:
-        return None, []
+        return None, [], []
     decided_until = ids.from_epoch_ms(watermark - ALLOWED_LATENESS_MS)
     params = {"wm": ids.from_epoch_ms(watermark), "decided": decided_until, "limit": limit}
-    pairs = conn.execute(CANDIDATES, params).fetchall()
-    pairs += conn.execute(STATUS_REFRESH, params).fetchall()
-    return watermark, [(learner, course) for learner, course in pairs]
+    decisions = [(learner, course) for learner, course in conn.execute(CANDIDATES, params)]
+    statuses = [(learner, course) for learner, course in conn.execute(STATUS_REFRESH, params)]
+    return watermark, decisions, statuses
 
 
 def sweep_due(
@@ -58,22 +70,45 @@ def sweep_due(
     end_offsets: dict[tuple[str, int], int] | None,
     limit: int = 500,
 ) -> list[Outbound]:
-    watermark, pairs = pending(conn, clock, end_offsets, limit)
-    if watermark is None or not pairs:
+    watermark, decisions, statuses = _owed(conn, clock, end_offsets, limit)
+    if watermark is None or not (decisions or statuses):
         return []
-    wanted = {(learner, course) for learner, course in pairs}
-    # Read and fold without locks, then lock and keep the pairs nobody wrote meanwhile: the
-    # lane's batches never wait for a sweep's folding (a changed pair waits for the next tick).
-    loaded = store.load_learners(conn, sorted({learner for learner, _ in wanted}))
+    # Fold without locks, then lock and keep the decisions on pairs nobody wrote meanwhile:
+    # the lane's batches never wait for a sweep's folding (a changed pair waits a tick).
+    wanted = set(decisions)
+    loaded = store.load_learners(conn, sorted({learner for learner, _ in wanted}), wanted)
     states = {p: loaded[p[0]][0][p[1]] for p in wanted if p[1] in loaded[p[0]][0]}
-    versions = store.load_versions(conn, {course for _, course in wanted})
-    views = []
-    owed_alerts: list[tuple[store.Pair, str, int, bool, int, Progress, str]] = []
+    owed_alerts = _decisions(states, store.load_versions(conn, {c for _, c in states}), watermark)
+    touched = set(states) | set(statuses)
+    store.lock_courses(conn, {course for _, course in touched}, set())
+    lock_learners(conn, {learner for learner, _ in touched})
+    now_versions = store.row_versions(conn, sorted({learner for learner, _ in states}))
+    kept = {p for p in states if now_versions[p[0]].get(p[1]) == loaded[p[0]][1].get(p[1])}
+    owed_alerts = [alert for alert in owed_alerts if alert[0] in kept]
+    raised = _decide(conn, [(pair, kind, due, owed) for pair, kind, due, owed, *_ in owed_alerts])
+    out = [
+        _alert(pair, tenant, kind, due, threshold, then)
+        for pair, kind, due, _, threshold, then, tenant in owed_alerts
+        if (pair, kind) in raised
+    ]
+    overdue = _mark_overdue(conn, statuses, watermark)
+    if clock.client is not None and overdue:  # overdue is visible through the API once committed
+        refresh_learners(conn, clock.client, clock.prefix, overdue, features=False)
+    return out
+
+
+Decision = tuple[store.Pair, str, int, bool, int, Progress, str]
+
+
+def _decisions(
+    states: dict[store.Pair, dict[str, Any]], versions: dict[str, list[Any]], watermark: int
+) -> list[Decision]:
+    """Per pair and threshold passed: (pair, kind, due, owed, threshold, progress then,
+    tenant), decided from what had happened by the threshold."""
+    decided: list[Decision] = []
     for pair in sorted(states):
         state, course_versions = states[pair], versions.get(pair[1], [])
-        now = progress_as_of(fold(state["facts"], course_versions), watermark)
-        views.append((pair, state["tenant_id"], now))  # status moves to overdue as time passes
-        due = now.due_at
+        due = progress_as_of(fold(state["facts"], course_versions), watermark).due_at
         if due is None:
             continue
         for kind, threshold in (("overdue", due), ("at_risk", due - AT_RISK_WINDOW_MS)):
@@ -84,25 +119,23 @@ def sweep_due(
             owed = progress_then.active and not then.completed
             if kind == "at_risk":
                 owed = owed and progress_then.percent < AT_RISK_PERCENT
-            tenant = state["tenant_id"]
-            owed_alerts.append((pair, kind, due, owed, threshold, progress_then, tenant))
-    store.lock_courses(conn, {course for _, course in states}, set())
-    lock_learners(conn, {learner for learner, _ in states})
-    now_versions = store.row_versions(conn, sorted({learner for learner, _ in states}))
-    kept = {p for p in states if now_versions[p[0]].get(p[1]) == loaded[p[0]][1].get(p[1])}
-    views = [view for view in views if view[0] in kept]
-    owed_alerts = [alert for alert in owed_alerts if alert[0] in kept]
-    raised = _decide(conn, [(pair, kind, due, owed) for pair, kind, due, owed, *_ in owed_alerts])
-    out = [
-        _alert(pair, tenant, kind, due, threshold, then)
-        for pair, kind, due, _, threshold, then, tenant in owed_alerts
-        if (pair, kind) in raised
-    ]
-    store.save_progress(conn, views)
-    if clock.client is not None:  # overdue is visible through the API once committed
-        learners = {learner for learner, _ in kept}
-        refresh_learners(conn, clock.client, clock.prefix, learners, features=False)
-    return out
+            decided.append((pair, kind, due, owed, threshold, progress_then, state["tenant_id"]))
+    return decided
+
+
+def _mark_overdue(conn: psycopg.Connection, pairs: list[store.Pair], watermark: int) -> set[str]:
+    """Pairs whose due date passed while still learning are overdue now: the view's status
+    changes with time alone (progress_as_of), so the view row says it without a fold."""
+    if not pairs:
+        return set()
+    rows = conn.execute(
+        "UPDATE learner_course_progress p SET status = 'overdue', updated_at = now() "
+        "FROM unnest(%s::text[], %s::text[]) AS u(l, c) WHERE p.learner_id = u.l "
+        "AND p.course_id = u.c AND p.status IN ('in_progress', 'not_started') AND p.active "
+        "AND p.due_at < %s RETURNING p.learner_id",
+        ([p[0] for p in pairs], [p[1] for p in pairs], ids.from_epoch_ms(watermark)),
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def _decide(

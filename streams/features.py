@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from typing import Any
 
 import psycopg
@@ -116,7 +115,7 @@ def popularity_keys(prefix: str) -> tuple[str, str]:
 def encode_features(features: LearnerFeatures) -> dict[str | bytes, str | bytes | int | float]:
     return {
         name: json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
-        for name, value in asdict(features).items()
+        for name, value in vars(features).items()  # flat fields: no deep copy needed
         if value is not None
     }
 

@@ -159,6 +159,31 @@ def latest_catalogs(
     return {course_id: catalog for course_id, catalog in rows}
 
 
+# (database, course, version) -> the version's skills: a published version never changes
+_SKILLS: dict[tuple[str, str, int], Any] = {}
+
+
+def latest_skills(conn: psycopg.Connection, course_ids: Iterable[str]) -> dict[str, Any]:
+    """The skills of each course's highest published version. A version is immutable once
+    published, so its skills are parsed once per process; each call asks only which version
+    is the highest (the catalog documents are large next to a batch's features)."""
+    latest = conn.execute(
+        "SELECT DISTINCT ON (course_id) course_id, version FROM course_versions "
+        "WHERE course_id = ANY(%s) ORDER BY course_id, version DESC",
+        (sorted(course_ids),),
+    ).fetchall()
+    db = conn.info.dbname
+    unknown = [course for course, version in latest if (db, course, version) not in _SKILLS]
+    if unknown:
+        for course, version, catalog in conn.execute(
+            "SELECT DISTINCT ON (course_id) course_id, version, catalog FROM course_versions "
+            "WHERE course_id = ANY(%s) ORDER BY course_id, version DESC",
+            (unknown,),
+        ):
+            _SKILLS[(db, course, version)] = rules.catalog_course(catalog).skills
+    return {course: _SKILLS[(db, course, version)] for course, version in latest}
+
+
 # --- features from state ---------------------------------------------------------------------
 def compute_features(
     conn: psycopg.Connection, learners: Sequence[str], as_of: int
@@ -196,10 +221,7 @@ def compute_features(
     ):
         grades[row[0]].append(GradeFact(str(row[1]), ids.epoch_ms(row[2]), *row[3:]))
     courses = {g.course_id for facts in grades.values() for g in facts}
-    skills_of = {
-        course_id: rules.catalog_course(catalog).skills
-        for course_id, catalog in latest_catalogs(conn, courses).items()
-    }
+    skills_of = latest_skills(conn, courses)
     return [
         rules.learner_features(
             learner,

@@ -5,7 +5,6 @@ A thin shell: state in and out of Postgres (progress_store), rules in streams/ru
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import psycopg
@@ -245,7 +244,7 @@ def emissions(
                     ),
                 )
             )
-    snapshot = {**asdict(progress), "best_scores": dict(sorted(progress.best_scores.items()))}
+    snapshot = {**vars(progress), "best_scores": dict(sorted(progress.best_scores.items()))}
     if snapshot != emitted.get("snapshot") and timeline.last_fact_id is not None:
         emitted["snapshot"] = snapshot
         at = max(timeline.last_fact_t or 0, max((t for t, _ in out), default=0))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from learnstream.settings import Settings
+
+PARTITIONS_TTL_S = 60.0
 
 
 class EndOffsets:
@@ -21,6 +25,7 @@ class EndOffsets:
         self.settings = settings
         self.timeout_s = timeout_s
         self._admin: AdminClient | None = None
+        self._counts: dict[str, tuple[int, float]] = {}  # topic -> (partitions, when asked)
 
     def of(
         self, topics: list[str], partitions: dict[str, int] | None = None
@@ -28,10 +33,7 @@ class EndOffsets:
         """Per partition of `topics`; `partitions` (topic -> count) skips the metadata call."""
         if self._admin is None:
             self._admin = AdminClient(self.settings.kafka_client_config())
-        counts = partitions or {
-            name: len(topic.partitions)
-            for name, topic in self._admin.list_topics(timeout=self.timeout_s).topics.items()
-        }
+        counts = partitions or {topic: self._partitions(topic) for topic in topics}
         wanted = {
             TopicPartition(topic, p): OffsetSpec.latest()
             for topic in topics
@@ -44,6 +46,17 @@ class EndOffsets:
             (tp.topic, tp.partition): future.result(timeout=self.timeout_s).offset
             for tp, future in futures.items()
         }
+
+    def _partitions(self, topic: str) -> int:
+        """The topic's partition count, asked about that topic alone (metadata of every topic
+        on a shared cluster can be megabytes per answer) and kept for a minute."""
+        now = time.monotonic()
+        known = self._counts.get(topic)
+        if known is None or now - known[1] > PARTITIONS_TTL_S:
+            assert self._admin is not None
+            metadata = self._admin.list_topics(topic=topic, timeout=self.timeout_s)
+            known = self._counts[topic] = (len(metadata.topics[topic].partitions), now)
+        return known[0]
 
     def close(self) -> None:
         self._admin = None  # the admin client has no close(); dropping it ends its threads
