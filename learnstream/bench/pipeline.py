@@ -128,7 +128,9 @@ def run_pipeline_bench(
                 worker_pid=worker.pid,
             )
             result["latency"]["load_fraction_of_pipeline_rate"] = LATENCY_LOAD
-            result["latency"]["batches"] = phase(scrape(members), after_b)
+            after_c = scrape(members)
+            result["latency"]["batches"] = phase(after_c, after_b)
+            result["latency"]["stage_ms_per_batch"] = stage_costs(after_c, after_b, per="batches")
             result["latency_sweep"] = []
             for fraction in options.latency_sweep:
                 swept = fraction * pipeline["events_per_s"]

@@ -51,20 +51,24 @@ def scrape(port: int | list[int]) -> Totals:
     return totals
 
 
-def stage_costs(after: Totals, before: Totals | None = None, agent: str = "progress") -> dict:
-    """µs per applied event of each stage of the lanes between two scrapes (the stage
-    clock of streams/runtime/stages.py: wall time of the lane threads, nested stages charged
-    once, Postgres round trips as "postgres:<stage>"), largest first."""
+def stage_costs(
+    after: Totals, before: Totals | None = None, agent: str = "progress", per: str = "events"
+) -> dict[str, float]:
+    """µs per applied event (per="events") or ms per batch (per="batches") of each stage of
+    the lanes between two scrapes (the stage clock of streams/runtime/stages.py: wall time of
+    the lane threads, nested stages charged once, Postgres round trips as "postgres:<stage>"),
+    largest first."""
     then = before or {}
-    events = after.get(agent, {}).get("events", 0) - then.get(agent, {}).get("events", 0)
-    if events <= 0:
+    count = after.get(agent, {}).get(per, 0) - then.get(agent, {}).get(per, 0)
+    if count <= 0:
         return {}
+    scale = 1e6 if per == "events" else 1e3
     spent = {
         name: seconds - then.get(STAGES, {}).get(name, 0.0)
         for name, seconds in after.get(STAGES, {}).items()
     }
     return {
-        name: round(1e6 * seconds / events, 1)
+        name: round(scale * seconds / count, 1)
         for name, seconds in sorted(spent.items(), key=lambda item: -item[1])
         if seconds > 0 and name != "idle"  # a lane waiting for records costs nothing
     }

@@ -140,6 +140,10 @@ def _print_pipeline(result: dict[str, Any]) -> None:
             f"total {sum(stages.values()):,.0f}"
         )
     pipe, lat, api = rates["pipeline"], result["latency"], result["api"]
+    per_batch = lat.get("stage_ms_per_batch") or {}
+    if per_batch:
+        line = ", ".join(f"{name} {ms:,.1f}" for name, ms in per_batch.items())
+        console.print(f"(c) lane time per batch at 50% load, ms: {line}")
     details = Table(title="latency, API and resources")
     for column in ("measure", "value", "note"):
         details.add_column(column)
