@@ -36,6 +36,7 @@ from streams.validation import validate_event
 CATALOG = "org.learnstream.catalog.course.published.v1"
 OUTPUT_TOPIC = "learning.progress"
 TIMELINE = "_timeline"  # a pair state's folded timeline, kept in memory only
+FACT_IDS = "_ids"  # the ids of its facts, kept in memory only
 Pair = store.Pair
 
 
@@ -128,9 +129,10 @@ class ProgressHandler:
         new_facts: dict[Pair, list[dict[str, Any]]] = {}
         for pair in sorted(pairs):
             state = states.get(pair) or {"tenant_id": tenants[pair], "facts": [], "emitted": {}}
-            known = {f["id"] for f in state["facts"]}
+            known = _fact_ids(state)
             fresh = new_facts[pair] = [f for f in learning.get(pair, []) if f["id"] not in known]
             state["facts"] += fresh
+            known.update(f["id"] for f in fresh)
             timeline = _timeline(state, fresh, versions.get(pair[1], []))
             progress = progress_as_of(timeline, watermark)
             outbound += emissions(pair, state, timeline, progress)
@@ -165,6 +167,14 @@ class ProgressHandler:
         """The learners whose views the batch changed (and forget them)."""
         touched, self._touched = self._touched, set()
         return touched
+
+
+def _fact_ids(state: dict[str, Any]) -> set[str]:
+    """The ids of the pair's facts, kept in memory with the state (a duplicate is dropped)."""
+    known: set[str] | None = state.get(FACT_IDS)
+    if known is None:
+        known = state[FACT_IDS] = {f["id"] for f in state["facts"]}
+    return known
 
 
 def _timeline(state: dict[str, Any], fresh: list[dict[str, Any]], versions: list[Any]) -> Timeline:
