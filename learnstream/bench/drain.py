@@ -23,6 +23,7 @@ from learnstream.topology import load_topology
 log = get_logger(__name__)
 FIRST_OFFSET_POLL_S = 0.05
 MAIN_INPUT = "learning.activity"
+MAIN_CONSUMER = "progress"  # the learner lane's (the baselines' consumers share the database)
 BACKLOG_POLL_S = 0.25
 
 
@@ -36,16 +37,18 @@ def _check_alive(world: World, proc: subprocess.Popen[bytes]) -> None:
 
 
 def wait_first_offset(world: World, proc: subprocess.Popen[bytes], timeout_s: float = 180) -> float:
-    """time.time() at which an applied offset (next_offset > 0) of the main input was first
-    seen. The main input, not any: the low-volume agents start on Faust's consumer a few
-    seconds before the learner lane has joined its group and caught up with the catalog, and
-    timing from their first offset would count that start-up as processing."""
+    """time.time() at which the learner lane's first applied offset (next_offset > 0) was
+    seen. That one, not any: the low-volume agents start on Faust's consumer a few seconds
+    before the lane has joined its group and caught up with the catalog, and the baselines that
+    ran before in the same database left offsets of their own; timing from either would count
+    the worker's start-up as processing."""
     deadline = time.monotonic() + timeout_s
     with psycopg.connect(world.settings.postgres_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
             row = conn.execute(
-                "SELECT 1 FROM stream_offsets WHERE topic = %s AND next_offset > 0 LIMIT 1",
-                (world.settings.topic(MAIN_INPUT),),
+                "SELECT 1 FROM stream_offsets WHERE consumer = %s AND topic = %s "
+                "AND next_offset > 0 LIMIT 1",
+                (MAIN_CONSUMER, world.settings.topic(MAIN_INPUT)),
             )
             if row.fetchone() is not None:
                 return time.time()
