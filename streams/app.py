@@ -205,6 +205,9 @@ def _deliverer(connect: Any) -> Any:
     return NotificationDeliverer(notify, connect)
 
 
+SWEEP_BUDGET_S = 1.5  # per tick of the 2 s timer
+
+
 def _sweep(
     settings: Settings,
     serde: Any,
@@ -218,11 +221,16 @@ def _sweep(
 
     try:
         ends = end_offsets.of(clock.clock_topics())
-        with kept.transaction() as conn:
-            alerts = sweep_due(conn, clock, ends)
-            if alerts and downstream is not None:
-                alerts += downstream(conn, alerts)
-            add_to_outbox(conn, settings, serde, alerts)
+        # A backlog of due pairs (a catch-up, the end of a bulk load) is swept in a loop of
+        # short transactions, not one full sweep per tick.
+        deadline = time.monotonic() + SWEEP_BUDGET_S
+        more = True
+        while more and time.monotonic() < deadline:
+            with kept.transaction() as conn:
+                alerts, more = sweep_due(conn, clock, ends)
+                if alerts and downstream is not None:
+                    alerts += downstream(conn, alerts)
+                add_to_outbox(conn, settings, serde, alerts)
     except Exception as exc:  # a timer must not crash the worker; the next tick retries
         log.warning("due_sweep.failed", error=repr(exc))
 

@@ -64,15 +64,24 @@ def _owed(
     return watermark, decisions, statuses
 
 
+SWEEP_LOCK_KEY = 0x6475655F73776570  # "due_swep": one sweeper at a time across the group
+
+
 def sweep_due(
     conn: psycopg.Connection,
     clock: ProgressHandler,
     end_offsets: dict[tuple[str, int], int] | None,
     limit: int = 500,
-) -> list[Outbound]:
+) -> tuple[list[Outbound], bool]:
+    """(alerts, whether more is owed than this sweep took). One sweeper at a time: members
+    sweeping the same candidates folded them twice for one winner."""
+    got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (SWEEP_LOCK_KEY,)).fetchone()
+    if not got or not got[0]:
+        return [], False
     watermark, decisions, statuses = _owed(conn, clock, end_offsets, limit)
+    more = len(decisions) >= limit or len(statuses) >= limit
     if watermark is None or not (decisions or statuses):
-        return []
+        return [], False
     # Fold without locks, then lock and keep the decisions on pairs nobody wrote meanwhile:
     # the lane's batches never wait for a sweep's folding (a changed pair waits a tick).
     wanted = set(decisions)
@@ -94,7 +103,7 @@ def sweep_due(
     overdue = _mark_overdue(conn, statuses, watermark)
     if clock.client is not None and overdue:  # overdue is visible through the API once committed
         refresh_learners(conn, clock.client, clock.prefix, overdue, features=False)
-    return out
+    return out, more
 
 
 Decision = tuple[store.Pair, str, int, bool, int, Progress, str]
