@@ -273,12 +273,19 @@ def build_handler(settings: Settings, hr: HrSettings | None = None) -> HrSyncHan
             publisher.append(DeadLetterPublisher(settings, dlq))
         publisher[0].publish(letters)
 
+    from streams.runtime.end_offsets import EndOffsets
+
+    org_offsets = EndOffsets(settings)  # one client for every batch (a client each was slow)
+
     def org_ready(conn: psycopg.Connection) -> bool:
         from streams.progress_store import caught_up
-        from streams.verify import end_offsets
 
         topic = settings.topic("org.employment")
-        ends = {p: end for (_, p), end in end_offsets(settings, [topic]).items()}
+        try:
+            ends = {p: end for (_, p), end in org_offsets.of([topic]).items()}
+        except Exception:
+            org_offsets.close()  # a broken client is replaced on the next batch
+            raise
         return caught_up(conn, "notifications", topic, ends)
 
     return HrSyncHandler(hr or HrSettings(), dead_letters=dead_letters, org_ready=org_ready)
