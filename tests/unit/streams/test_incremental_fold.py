@@ -56,7 +56,7 @@ def test_extending_in_event_time_equals_one_fold() -> None:
         course_versions = versions.get(pair[1], [])
         cut = sorted(rng.sample(range(1, len(ordered) + 1), k=min(3, len(ordered))))
         timeline = fold(ordered[: cut[0]], course_versions)
-        for start, end in zip(cut, cut[1:] + [len(ordered)], strict=True):
+        for start, end in zip(cut, [*cut[1:], len(ordered)], strict=True):
             batch = ordered[start:end]
             if extend(timeline, batch, course_versions):
                 extended += 1
