@@ -20,7 +20,9 @@ from typing import Any
 import psycopg
 import redis
 
+from learnstream import ids
 from learnstream.settings import Settings
+from streams.activity_cache import ActivityCache
 from streams.features_store import (
     CANCELLED,
     CONSUMER,
@@ -32,7 +34,7 @@ from streams.features_store import (
     read_watermark,
     record_events,
 )
-from streams.rules.features import CoursePopularity, LearnerFeatures
+from streams.rules.features import LONG_WINDOW_DAYS, CoursePopularity, LearnerFeatures, day_of
 from streams.runtime.errors import InvalidContent
 from streams.runtime.locks import lock_learners
 from streams.runtime.records import Event, Outbound
@@ -48,9 +50,12 @@ KNOWN = ENGAGEMENT | {ENROLLED, CANCELLED}
 class FeaturesHandler:
     consumer = CONSUMER
 
-    def __init__(self, redis_client: redis.Redis, key_prefix: str = KEY_PREFIX) -> None:
+    def __init__(
+        self, redis_client: redis.Redis, key_prefix: str = KEY_PREFIX, cache_learners: int = 0
+    ) -> None:
         self.redis = redis_client  # one client (and its pool) for every batch
         self.prefix = key_prefix
+        self.cache = ActivityCache(cache_learners)  # inputs kept between batches
 
     def validate(self, event: Event) -> None:
         if event.name not in KNOWN:
@@ -60,9 +65,21 @@ class FeaturesHandler:
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         if not events:
             return []
-        record_events(conn, events)
+        # Read (or validate) the copies before the writes, so the deltas apply to the truth.
+        first_day = day_of(min(ids.epoch_ms(e.occurred_at) for e in events)) - LONG_WINDOW_DAYS
+        self.cache.inputs(conn, {e.record["learner_id"] for e in events}, first_day)
+        self.cache.record(record_events(conn, events))
         advance_watermark(conn, events)
         return []
+
+    def committed(self) -> None:
+        self.cache.committed()
+
+    def rolled_back(self) -> None:
+        self.cache.rolled_back()
+
+    def revoked(self) -> None:
+        self.cache.clear()
 
     def materialize(self, conn: psycopg.Connection, events: list[Event]) -> None:
         """After the batch's last statement, before COMMIT (streams/redis_views.py): rewrite
@@ -75,7 +92,7 @@ class FeaturesHandler:
         write_redis(
             self.redis,
             self.prefix,
-            compute_features(conn, learners, as_of),
+            compute_features(conn, learners, as_of, cache=self.cache),
             compute_popularity(conn, as_of),
         )
 
@@ -100,7 +117,8 @@ def redis_prefix(settings: Settings) -> str:
 
 def build_handler(settings: Settings, key_prefix: str | None = None) -> FeaturesHandler:
     client = redis.Redis.from_url(settings.redis_address, decode_responses=True)
-    return FeaturesHandler(client, key_prefix if key_prefix is not None else redis_prefix(settings))
+    prefix = key_prefix if key_prefix is not None else redis_prefix(settings)
+    return FeaturesHandler(client, prefix, settings.worker_state_cache_learners)
 
 
 # --- Redis: the cache ------------------------------------------------------------------------

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
 import psycopg
 
 from learnstream import ids
+from streams.activity_cache import ActivityCache, BatchActivity, LearnerInputs, load_inputs
 from streams.progress_store import advance_watermarks
 from streams.rules import features as rules
 from streams.rules.features import CoursePopularity, GradeFact, LearnerFeatures, PairStatus
@@ -44,7 +45,7 @@ def day_date(day: int) -> date:
     return _EPOCH_DAY + timedelta(days=day)
 
 
-def record_events(conn: psycopg.Connection, events: Iterable[Event]) -> None:
+def record_events(conn: psycopg.Connection, events: Iterable[Event]) -> BatchActivity:
     """Fold the batch into the agent's tables, one statement per table. The counters are
     incremented (`+=`), which is not idempotent by itself: it is safe because the runtime
     applies each event once per consumer (processed_events and offsets commit in this same
@@ -53,6 +54,7 @@ def record_events(conn: psycopg.Connection, events: Iterable[Event]) -> None:
     enrolments: Counter[tuple[str, int]] = Counter()
     learners: dict[str, tuple[str, int | None]] = {}
     grades: list[dict[str, Any]] = []
+    batch = BatchActivity(daily=daily)
     for event in events:
         r, t = event.record, ids.epoch_ms(event.occurred_at)
         learner = r["learner_id"]
@@ -64,6 +66,19 @@ def record_events(conn: psycopg.Connection, events: Iterable[Event]) -> None:
         if event.name == ENROLLED:
             enrolments[(r["course_id"], rules.day_of(t))] += 1
         elif event.name in (GRADED, CORRECTED):
+            fact = GradeFact(
+                event.event_id,
+                t,
+                "graded" if event.name == GRADED else "corrected",
+                r["course_id"],
+                r["assessment_id"],
+                r["attempt"],
+                r.get("score"),
+                r.get("max_score"),
+                r.get("action"),
+                r.get("new_score"),
+            )
+            batch.grades.append((learner, fact))
             grades.append(
                 {
                     "l": learner,
@@ -81,16 +96,18 @@ def record_events(conn: psycopg.Connection, events: Iterable[Event]) -> None:
             )
     # Rows travel as one JSON document each (see progress_store.save_pairs), sorted: concurrent
     # batches (other partitions) lock shared course rows in one order.
-    _upsert(
+    rows = _upsert(
         conn,
         "INSERT INTO learner_activity (learner_id, tenant_id, last_activity_at) "
         "SELECT l, t, to_timestamp(a / 1000.0) FROM jsonb_to_recordset(%s::jsonb) "
         "AS u(l text, t text, a bigint) ON CONFLICT (learner_id) DO UPDATE SET "
         "tenant_id = EXCLUDED.tenant_id, last_activity_at = "
         "GREATEST(learner_activity.last_activity_at, EXCLUDED.last_activity_at), "
-        "updated_at = now()",
+        "updated_at = now() RETURNING learner_id, xmin::text",
         [{"l": k, "t": learners[k][0], "a": learners[k][1]} for k in sorted(learners)],
     )
+    batch.versions = dict(rows)
+    batch.last = {learner: last for learner, (_, last) in learners.items()}
     _upsert(
         conn,
         "INSERT INTO learner_daily_activity (learner_id, day, events) "
@@ -117,11 +134,14 @@ def record_events(conn: psycopg.Connection, events: Iterable[Event]) -> None:
         "ns double precision) ON CONFLICT DO NOTHING",
         grades,
     )
+    return batch
 
 
-def _upsert(conn: psycopg.Connection, sql: str, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(sql, (json.dumps(rows, separators=(",", ":")),))
+def _upsert(conn: psycopg.Connection, sql: str, rows: list[dict[str, Any]]) -> list[Any]:
+    if not rows:
+        return []
+    cur = conn.execute(sql, (json.dumps(rows, separators=(",", ":")),))
+    return cur.fetchall() if cur.description else []
 
 
 def advance_watermark(conn: psycopg.Connection, events: Iterable[Event]) -> None:
@@ -186,54 +206,50 @@ def latest_skills(conn: psycopg.Connection, course_ids: Iterable[str]) -> dict[s
 
 # --- features from state ---------------------------------------------------------------------
 def compute_features(
-    conn: psycopg.Connection, learners: Sequence[str], as_of: int
+    conn: psycopg.Connection,
+    learners: Sequence[str],
+    as_of: int,
+    *,
+    pairs: Mapping[str, list[PairStatus]] | None = None,
+    cache: ActivityCache | None = None,
 ) -> list[LearnerFeatures]:
-    """Features of `learners` as of `as_of`, from Postgres only. Completion state comes from the
-    progress agent's view, so it may trail this agent by a batch until the learner's next
+    """Features of `learners` as of `as_of`, from Postgres (or the lane's validated copies in
+    `cache`). Completion state comes from the progress agent's view (`pairs`, when the caller
+    read those rows already), so it may trail this agent by a batch until the learner's next
     event (or a rebuild) recomputes it."""
-    last_day = rules.day_of(as_of)
-    first_day = last_day - rules.LONG_WINDOW_DAYS + 1
-    daily: dict[str, dict[int, int]] = {learner: {} for learner in learners}
-    for learner, day, n in conn.execute(
-        "SELECT learner_id, day, events FROM learner_daily_activity "
-        "WHERE learner_id = ANY(%s) AND day BETWEEN %s AND %s",
-        (list(learners), day_date(first_day), day_date(last_day)),
-    ):
-        daily[learner][(day - _EPOCH_DAY).days] = n
-    last: dict[str, Any] = dict(
-        conn.execute(
-            "SELECT learner_id, last_activity_at FROM learner_activity WHERE learner_id = ANY(%s)",
-            (list(learners),),
-        ).fetchall()
+    first_day = rules.day_of(as_of) - rules.LONG_WINDOW_DAYS + 1
+    inputs: dict[str, LearnerInputs] = (
+        load_inputs(conn, list(learners), first_day)
+        if cache is None
+        else cache.inputs(conn, learners, first_day)
     )
-    pairs: dict[str, list[PairStatus]] = {learner: [] for learner in learners}
-    for learner, course, status, enrolled_at in conn.execute(
-        "SELECT learner_id, course_id, status, enrolled_at FROM learner_course_progress "
-        "WHERE learner_id = ANY(%s)",
-        (list(learners),),
-    ):
-        pairs[learner].append(PairStatus(course, status, enrolled_at is not None))
-    grades: dict[str, list[GradeFact]] = {learner: [] for learner in learners}
-    for row in conn.execute(
-        "SELECT learner_id, event_id, occurred_at, kind, course_id, assessment_id, attempt, "
-        "score, max_score, action, new_score FROM learner_grade_facts WHERE learner_id = ANY(%s)",
-        (list(learners),),
-    ):
-        grades[row[0]].append(GradeFact(str(row[1]), ids.epoch_ms(row[2]), *row[3:]))
-    courses = {g.course_id for facts in grades.values() for g in facts}
+    if pairs is None:
+        pairs = pair_statuses(conn, learners)
+    courses = {g.course_id for i in inputs.values() for g in i.grades.values()}
     skills_of = latest_skills(conn, courses)
     return [
         rules.learner_features(
             learner,
             as_of,
-            daily[learner],
-            None if last.get(learner) is None else ids.epoch_ms(last[learner]),
-            pairs[learner],
-            grades[learner],
+            inputs[learner].daily,
+            inputs[learner].last_activity,
+            pairs.get(learner, []),
+            inputs[learner].grades.values(),
             skills_of,
         )
         for learner in learners
     ]
+
+
+def pair_statuses(conn: psycopg.Connection, learners: Sequence[str]) -> dict[str, list[PairStatus]]:
+    found: dict[str, list[PairStatus]] = {learner: [] for learner in learners}
+    for learner, course, status, enrolled_at in conn.execute(
+        "SELECT learner_id, course_id, status, enrolled_at FROM learner_course_progress "
+        "WHERE learner_id = ANY(%s)",
+        (list(learners),),
+    ):
+        found[learner].append(PairStatus(course, status, enrolled_at is not None))
+    return found
 
 
 def compute_popularity(conn: psycopg.Connection, as_of: int) -> dict[str, CoursePopularity]:

@@ -97,13 +97,16 @@ class LearnerPipeline:
 
     def committed(self) -> None:
         self.progress.committed()
+        self.features.committed()
 
     def rolled_back(self) -> None:
         self.progress.rolled_back()
+        self.features.rolled_back()
         self._ranked_day = None  # the ranking written may not have been committed
 
     def revoked(self) -> None:
         self.progress.revoked()
+        self.features.revoked()
 
     def materialize(self, conn: psycopg.Connection, events: list[Event]) -> None:
         """Every stage's Redis view, last before COMMIT (streams/redis_views.py): the
@@ -114,7 +117,14 @@ class LearnerPipeline:
         client = self.progress.client
         if client is not None:
             popularity = self._popularity_changed(conn, events)
-            refresh_learners(conn, client, self.progress.prefix, learners, popularity=popularity)
+            refresh_learners(
+                conn,
+                client,
+                self.progress.prefix,
+                learners,
+                popularity=popularity,
+                cache=self.features.cache,
+            )
         certified, self._certified = self._certified, []
         self.certification.materialize(conn, certified)
 

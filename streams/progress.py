@@ -5,6 +5,7 @@ A thin shell: state in and out of Postgres (progress_store), rules in streams/ru
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
@@ -135,8 +136,14 @@ class ProgressHandler:
             known.update(f["id"] for f in fresh)
             timeline = _timeline(state, fresh, versions.get(pair[1], []))
             progress = progress_as_of(timeline, watermark)
+            recorded = set(state.get("emitted", {}).get("completed", ()))
             outbound += emissions(pair, state, timeline, progress)
-            completions += [(pair, state["tenant_id"], c) for c in timeline.completions]
+            # A completion's row is written with its course.completed event, once.
+            completions += [
+                (pair, state["tenant_id"], c)
+                for c in timeline.completions
+                if c.attempt not in recorded
+            ]
             state["catalog_version"] = timeline.course.version if timeline.course else None
             states[pair] = state
             views.append((pair, state["tenant_id"], progress))
@@ -319,22 +326,28 @@ def progress_fields(pair: Pair, progress: Progress, status: str | None = None) -
 
 
 def save_completions(conn: psycopg.Connection, rows: list[tuple[Pair, str, Completion]]) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO completions (completion_id, learner_id, course_id, attempt, "
-            "completed_at, score) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [
-                (
-                    ids.completion_id(tenant, learner, course, c.attempt),
-                    learner,
-                    course,
-                    c.attempt,
-                    ids.from_epoch_ms(c.completed_at),
-                    c.score,
-                )
-                for (learner, course), tenant, c in rows
-            ],
-        )
+    if not rows:
+        return
+    conn.execute(
+        "INSERT INTO completions (completion_id, learner_id, course_id, attempt, completed_at, "
+        "score) SELECT i, l, c, a, to_timestamp(t / 1000.0), s FROM jsonb_to_recordset(%s::jsonb) "
+        "AS u(i uuid, l text, c text, a int, t bigint, s double precision) ON CONFLICT DO NOTHING",
+        (
+            json.dumps(
+                [
+                    {
+                        "i": str(ids.completion_id(tenant, learner, course, c.attempt)),
+                        "l": learner,
+                        "c": course,
+                        "a": c.attempt,
+                        "t": c.completed_at,
+                        "s": c.score,
+                    }
+                    for (learner, course), tenant, c in rows
+                ]
+            ),
+        ),
+    )
 
 
 def build_handler(settings: Settings) -> ProgressHandler:

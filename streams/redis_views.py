@@ -26,8 +26,10 @@ import psycopg
 import redis
 from psycopg.rows import dict_row
 
+from streams.activity_cache import ActivityCache
 from streams.features import queue_features
 from streams.features_store import compute_features, compute_popularity, read_watermark
+from streams.rules.features import PairStatus
 from streams.runtime.locks import lock_learners
 from streams.runtime.stages import stage
 
@@ -44,6 +46,13 @@ def dashboard_key(prefix: str, learner_id: str) -> str:
 
 def load_dashboards(conn: psycopg.Connection, learners: Iterable[str]) -> dict[str, str]:
     """Each learner's dashboard (rows ordered by course) as the JSON the read API serves."""
+    return load_views(conn, learners)[0]
+
+
+def load_views(
+    conn: psycopg.Connection, learners: Iterable[str]
+) -> tuple[dict[str, str], dict[str, list[PairStatus]]]:
+    """Each learner's dashboard, and its pairs' statuses for the features (the same rows)."""
     wanted = sorted(set(learners))
     rows: dict[str, list[dict[str, Any]]] = {learner: [] for learner in wanted}
     with conn.cursor(row_factory=dict_row) as cur:
@@ -54,7 +63,11 @@ def load_dashboards(conn: psycopg.Connection, learners: Iterable[str]) -> dict[s
         )
         for row in cur:
             rows[row.pop("learner_id")].append(row)
-    return {learner: encode_dashboard(r) for learner, r in rows.items()}
+    statuses = {
+        learner: [PairStatus(r["course_id"], r["status"], r["enrolled_at"] is not None) for r in rs]
+        for learner, rs in rows.items()
+    }
+    return {learner: encode_dashboard(r) for learner, r in rows.items()}, statuses
 
 
 def encode_dashboard(rows: list[dict[str, Any]]) -> str:
@@ -69,23 +82,26 @@ def refresh_learners(
     *,
     popularity: bool = False,
     features: bool = True,
+    cache: ActivityCache | None = None,
 ) -> None:
     """Rewrite the dashboards and feature hashes of `learners` (and the course popularity
     ranking, when asked) from this transaction's state, in one MULTI/EXEC. A Redis error
     propagates: the runtime retries the batch. `features=False` for writers that change no
-    feature (the due sweep moves a status to overdue; features count enrolled and completed)."""
+    feature (the due sweep moves a status to overdue; features count enrolled and completed).
+    `cache`: the lane's copies of its learners' features inputs (streams/activity_cache.py)."""
     wanted = sorted(set(learners))
     if not wanted and not popularity:
         return
     lock_learners(conn, wanted)
-    dashboards = load_dashboards(conn, wanted)
+    dashboards, statuses = load_views(conn, wanted)
     clock = read_watermark(conn)
     pipe = client.pipeline(transaction=True)
     for learner, body in dashboards.items():
         pipe.set(dashboard_key(prefix, learner), body, ex=DASHBOARD_TTL_S)
     if clock is not None and features:  # no activity consumed yet: no feature hash to refresh
         ranking = compute_popularity(conn, clock) if popularity else None
-        queue_features(pipe, prefix, compute_features(conn, wanted, clock), ranking)
+        computed = compute_features(conn, wanted, clock, pairs=statuses, cache=cache)
+        queue_features(pipe, prefix, computed, ranking)
     with stage("redis"):
         pipe.execute()
 

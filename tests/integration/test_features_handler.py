@@ -276,3 +276,68 @@ def test_redis_written_by_a_rolled_back_batch_is_rewritten_from_postgres(
     assert handler.rebuild(conn) == 2  # ann and bob: cid's batch never committed
     assert client.zscore(f"{prefix}popularity", "ops-102") is None
     assert features(client, prefix, "ann") == ann
+
+
+def run_kept(
+    conn: psycopg.Connection, settings: Settings, handler: FeaturesHandler, events: list[Event]
+) -> None:
+    """`run` with the lane's bookkeeping: the handler keeps its inputs between batches and learns
+    that each batch committed."""
+    run(conn, settings, handler, events)
+    handler.committed()
+
+
+def test_features_from_kept_inputs_equal_features_from_postgres(
+    conn: psycopg.Connection,
+    stack_settings: Settings,
+    redis_client: tuple[redis.Redis, str],
+) -> None:
+    client, prefix = redis_client
+    kept = FeaturesHandler(client, prefix, cache_learners=100)
+    run_kept(conn, stack_settings, kept, CATALOGS + BATCH_1)
+    run_kept(conn, stack_settings, kept, BATCH_2)
+    late_grade = graded("ann", "sql-101", "sql-q1", 3, 6.0, T0 + 3 * HOUR)
+    last = [late_grade, lesson("bob", "py-101", "py-l1", T0 + DAY)]
+    run_kept(conn, stack_settings, kept, [*last, lesson("cid", "ops-102", "ops-l2", T0 + DAY)])
+    assert len(kept.cache) == 3  # ann, bob and cid stay in memory
+    from_memory = {who: features(client, prefix, who) for who in ("ann", "bob", "cid")}
+
+    FeaturesHandler(client, prefix).rebuild(conn)  # every hash again, from Postgres alone
+    from_postgres = {who: features(client, prefix, who) for who in ("ann", "bob", "cid")}
+    assert from_memory == from_postgres
+    assert int(from_memory["ann"]["graded_attempts"]) == 3
+
+
+def test_kept_inputs_written_by_someone_else_are_read_again(
+    conn: psycopg.Connection,
+    stack_settings: Settings,
+    redis_client: tuple[redis.Redis, str],
+) -> None:
+    client, prefix = redis_client
+    kept = FeaturesHandler(client, prefix, cache_learners=100)
+    run_kept(conn, stack_settings, kept, CATALOGS + BATCH_1)
+    with conn.transaction():  # another writer (a rebuild, a previous owner) drops ann's grades
+        conn.execute("DELETE FROM learner_grade_facts WHERE learner_id = 'ann'")
+        conn.execute("UPDATE learner_activity SET updated_at = now() WHERE learner_id = 'ann'")
+    run_kept(conn, stack_settings, kept, [lesson("ann", "sql-101", "sql-l1", T0 + HOUR)])
+    ann = features(client, prefix, "ann")
+    assert ann["graded_attempts"] == "0"  # the copy in memory still had the grade
+    assert "mean_score" not in ann
+
+
+def test_kept_inputs_of_a_rolled_back_batch_are_forgotten(
+    conn: psycopg.Connection,
+    stack_settings: Settings,
+    redis_client: tuple[redis.Redis, str],
+) -> None:
+    client, prefix = redis_client
+    kept = FeaturesHandler(client, prefix, cache_learners=100)
+    run_kept(conn, stack_settings, kept, CATALOGS + BATCH_1)
+    with pytest.raises(RuntimeError), conn.transaction():
+        kept.apply(conn, [graded("ann", "sql-101", "sql-q1", 2, 9.0, T0 + HOUR)])
+        raise RuntimeError("the batch fails after the features stage")
+    kept.rolled_back()
+    run_kept(conn, stack_settings, kept, [lesson("ann", "sql-101", "sql-l1", T0 + 2 * HOUR)])
+    ann = features(client, prefix, "ann")
+    assert ann["graded_attempts"] == "1"  # the rolled-back grade is not counted
+    assert float(ann["mean_score"]) == pytest.approx(0.4)
