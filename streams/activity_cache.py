@@ -22,7 +22,7 @@ from datetime import date, timedelta
 import psycopg
 
 from learnstream import ids
-from streams.rules.features import GradeFact
+from streams.rules.features import GradeFact, ScoredAttempt, effective_attempts
 
 EPOCH_DAY = date(1970, 1, 1)
 
@@ -35,6 +35,12 @@ class LearnerInputs:
     last_activity: int | None = None
     grades: dict[str, GradeFact] = field(default_factory=dict)  # by event id
     version: str | None = None  # xmin of the learner_activity row; None: no row yet
+    _attempts: list[ScoredAttempt] | None = None  # effective_attempts(grades), until they change
+
+    def attempts(self) -> list[ScoredAttempt]:
+        if self._attempts is None:
+            self._attempts = effective_attempts(self.grades.values())
+        return self._attempts
 
 
 @dataclass
@@ -51,7 +57,7 @@ class ActivityCache:
     def __init__(self, max_learners: int) -> None:
         self.max_learners = max_learners  # bounds memory: the least recently used go first
         self._learners: OrderedDict[str, LearnerInputs] = OrderedDict()
-        self._dirty: set[str] = set()
+        self._dirty: set[str] = set()  # touched by the open transaction: validated, maybe changed
 
     def __len__(self) -> int:
         return len(self._learners)
@@ -62,7 +68,8 @@ class ActivityCache:
         """Current inputs of `learners`, read from Postgres where the copy is missing or stale
         (daily counts from `since_day` on: older days are outside every window still asked)."""
         wanted = sorted(set(learners))
-        cached = [learner for learner in wanted if learner in self._learners]
+        # Learners this transaction read already hold its state: only the others are checked.
+        cached = [l for l in wanted if l in self._learners and l not in self._dirty]  # noqa: E741
         current = activity_versions(conn, cached)
         stale = [l for l in cached if current.get(l) != self._learners[l].version]  # noqa: E741
         missing = [learner for learner in wanted if learner not in self._learners] + stale
@@ -92,6 +99,7 @@ class ActivityCache:
         for learner, grade in batch.grades:
             if (kept := self._learners.get(learner)) is not None:
                 kept.grades.setdefault(grade.event_id, grade)  # ON CONFLICT DO NOTHING
+                kept._attempts = None
 
     def committed(self) -> None:
         self._dirty.clear()

@@ -236,6 +236,7 @@ def compute_features(
             pairs.get(learner, []),
             inputs[learner].grades.values(),
             skills_of,
+            inputs[learner].attempts(),
         )
         for learner in learners
     ]

@@ -116,7 +116,8 @@ class LearnerPipeline:
         learners = self.progress.take_touched() | activity
         client = self.progress.client
         if client is not None:
-            popularity = self._popularity_changed(conn, events)
+            clock = read_watermark(conn)
+            popularity = self._popularity_changed(clock, events)
             refresh_learners(
                 conn,
                 client,
@@ -124,23 +125,20 @@ class LearnerPipeline:
                 learners,
                 popularity=popularity,
                 cache=self.features.cache,
+                locked=True,  # the progress stage locked every learner of the batch
+                clock=clock,
             )
         certified, self._certified = self._certified, []
         self.certification.materialize(conn, certified)
 
-    def _popularity_changed(self, conn: psycopg.Connection, events: list[Event]) -> bool:
+    def _popularity_changed(self, clock: int | None, events: list[Event]) -> bool:
         """The ranking counts enrolments in a 30-day window and completed pairs: it changes
         when a batch enrols, completes or un-completes, or when the window moves a day.
         Recomputing it every batch read every completed pair each time."""
-        day = self._clock_day(conn)
+        day = None if clock is None else day_of(clock)
         moved, self._ranked_day = day != self._ranked_day, day
         enrolled = any(e.name == features.ENROLLED for e in events)
         return moved or enrolled or bool(self._certified)
-
-    @staticmethod
-    def _clock_day(conn: psycopg.Connection) -> int | None:
-        clock = read_watermark(conn)
-        return None if clock is None else day_of(clock)
 
 
 def build_handler(settings: Settings, **_: Any) -> LearnerPipeline:

@@ -83,18 +83,24 @@ def refresh_learners(
     popularity: bool = False,
     features: bool = True,
     cache: ActivityCache | None = None,
+    locked: bool = False,
+    clock: int | None = None,
 ) -> None:
     """Rewrite the dashboards and feature hashes of `learners` (and the course popularity
     ranking, when asked) from this transaction's state, in one MULTI/EXEC. A Redis error
     propagates: the runtime retries the batch. `features=False` for writers that change no
     feature (the due sweep moves a status to overdue; features count enrolled and completed).
-    `cache`: the lane's copies of its learners' features inputs (streams/activity_cache.py)."""
+    `cache`: the lane's copies of its learners' features inputs (streams/activity_cache.py);
+    `locked`: the caller holds the learners' locks already; `clock`: the features clock, when
+    the caller read it in this transaction."""
     wanted = sorted(set(learners))
     if not wanted and not popularity:
         return
-    lock_learners(conn, wanted)
+    if not locked:
+        lock_learners(conn, wanted)
     dashboards, statuses = load_views(conn, wanted)
-    clock = read_watermark(conn)
+    if clock is None:
+        clock = read_watermark(conn)
     pipe = client.pipeline(transaction=True)
     for learner, body in dashboards.items():
         pipe.set(dashboard_key(prefix, learner), body, ex=DASHBOARD_TTL_S)

@@ -152,10 +152,13 @@ def learner_features(
     pairs: Iterable[PairStatus],
     grades: Iterable[GradeFact],
     skills_of: Mapping[str, Sequence[tuple[str, float]]],
+    attempts: list[ScoredAttempt] | None = None,
 ) -> LearnerFeatures:
+    """`attempts`: effective_attempts(grades), when the caller kept it from before."""
     enrolled = [p for p in pairs if p.enrolled]
     completed = sum(p.status == "completed" for p in enrolled)
-    attempts = effective_attempts(grades)
+    if attempts is None:
+        attempts = effective_attempts(grades)
     return LearnerFeatures(
         learner_id=learner_id,
         as_of=as_of,

@@ -130,6 +130,9 @@ class PairFacts:
     # A fold evaluates every required item after every fact; an item's answer only changes
     # when a fact about that item arrives, so it is remembered until then.
     _done: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False, compare=False)
+    # Which required items of the course followed are done, kept up to date fact by fact: a
+    # fold asks after every fact, and a fact changes at most the items it names.
+    _required: _RequiredDone | None = field(default=None, repr=False, compare=False)
 
     def learn(self, fact: Fact) -> None:
         kind = fact["kind"]
@@ -168,6 +171,24 @@ class PairFacts:
                 self.early_corrections.setdefault(key, []).append(fact)
         if kind in ACTIVITY_KINDS:
             self.last_activity = max(self.last_activity or fact["t"], fact["t"])
+        if self._required is not None:
+            self._recheck(self._required, fact)
+
+    def _recheck(self, memo: _RequiredDone, fact: Fact) -> None:
+        kind = fact["kind"]
+        if kind == "module":
+            touched = memo.by_module.get(fact["module"], ())
+        elif kind in ITEM_OF_FACT or kind == "lesson":
+            touched = memo.by_item.get(fact["item"], ())
+        else:
+            return
+        required = memo.course.required
+        for i in touched:
+            item, item_kind = required[i]
+            if self.item_done(item, item_kind, memo.course):
+                memo.done.add(i)
+            else:
+                memo.done.discard(i)
 
     def video_done(self, video_id: str) -> bool:
         duration = self.video_duration.get(video_id)
@@ -211,8 +232,10 @@ class PairFacts:
     def required_done(self, course: CourseRules | None) -> tuple[int, int]:
         if course is None:
             return 0, 0
-        done = sum(self.item_done(item, kind, course) for item, kind in course.required)
-        return done, len(course.required)
+        memo = self._required
+        if memo is None or not memo.follows(course):
+            memo = self._required = _RequiredDone.of(self, course)
+        return len(memo.done), len(course.required)
 
     def course_score(self, course: CourseRules) -> float | None:
         assessments = course.required_assessments
@@ -236,6 +259,39 @@ class PairFacts:
         if self.enrolled_at is None:
             return False
         return self.cancelled_at is None or self.enrolled_at > self.cancelled_at
+
+
+@dataclass
+class _RequiredDone:
+    """The indices (into course.required) of the done items, and which facts can change them."""
+
+    course: CourseRules
+    done: set[int]
+    by_item: dict[str, list[int]]
+    by_module: dict[str, list[int]]
+
+    def follows(self, course: CourseRules) -> bool:
+        """The same published version (each batch reads its versions afresh: equal, not same)."""
+        kept = self.course
+        return kept is course or (
+            kept.course_id == course.course_id
+            and kept.version == course.version
+            and kept.event_id == course.event_id
+        )
+
+    @classmethod
+    def of(cls, facts: PairFacts, course: CourseRules) -> _RequiredDone:
+        by_item: dict[str, list[int]] = {}
+        by_module: dict[str, list[int]] = {}
+        done: set[int] = set()
+        for i, (item, kind) in enumerate(course.required):
+            by_item.setdefault(item, []).append(i)
+            module = course.module_of.get(item)
+            if module is not None:
+                by_module.setdefault(module, []).append(i)
+            if facts.item_done(item, kind, course):
+                done.add(i)
+        return cls(course, done, by_item, by_module)
 
 
 def covered_seconds(segments: list[tuple[float, float]], duration: float) -> float:

@@ -87,3 +87,26 @@ def test_a_new_catalog_version_is_refused() -> None:
     ordered = sorted(pair_facts, key=lambda f: (f["t"], f["id"]))
     timeline = fold(ordered[:-1], course_versions[:-1])
     assert not extend(timeline, ordered[-1:], course_versions)
+
+
+def test_required_items_kept_up_to_date_fact_by_fact_equal_a_fresh_count() -> None:
+    """PairFacts keeps the done required items current as facts arrive; after every fact the
+    count equals counting every required item again on a copy that never kept it."""
+    from streams.rules.progress import PairFacts
+
+    facts, versions = _world(seed=11)
+    checked = 0
+    for pair, pair_facts in facts.items():
+        course_versions = versions.get(pair[1], [])
+        if not course_versions:
+            continue
+        course = max(course_versions, key=lambda v: v.version)
+        kept, plain = PairFacts(), PairFacts()
+        kept.required_done(course)  # from here on, kept current fact by fact
+        for fact in sorted(pair_facts, key=lambda f: (f["t"], f["id"])):
+            kept.learn(fact)
+            plain.learn(fact)  # never asked for required_done: counts from scratch below
+            fresh = sum(plain.item_done(item, kind, course) for item, kind in course.required)
+            assert kept.required_done(course) == (fresh, len(course.required))
+            checked += 1
+    assert checked > 500
