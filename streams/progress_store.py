@@ -58,16 +58,38 @@ def save_versions(
         )
 
 
+# (database, course, version, row version) -> its rules: a published version is never
+# rewritten (ON CONFLICT DO NOTHING), so each is parsed once per process, and every batch
+# gets the same objects (folds kept in memory compare them by identity first).
+_RULES: dict[tuple[str, str, int, str], CourseRules] = {}
+
+
 def load_versions(
     conn: psycopg.Connection, course_ids: Iterable[str]
 ) -> dict[str, list[CourseRules]]:
+    """Each course's published versions, oldest first. Asks only which versions exist; the
+    rules documents are read for versions this process has not seen."""
+    wanted = list(course_ids)
     rows = conn.execute(
-        "SELECT course_id, rules FROM course_versions WHERE course_id = ANY(%s) ORDER BY version",
-        (list(course_ids),),
+        "SELECT course_id, version, xmin::text FROM course_versions "
+        "WHERE course_id = ANY(%s) ORDER BY version",
+        (wanted,),
     ).fetchall()
+    db = conn.info.dbname
+    unknown = [(c, v) for c, v, x in rows if (db, c, v, x) not in _RULES]
+    if unknown:
+        for course, version, row_version, rules in conn.execute(
+            "SELECT course_id, version, xmin::text, rules FROM course_versions "
+            "WHERE (course_id, version) IN (SELECT * FROM unnest(%s::text[], %s::int[]))",
+            ([c for c, _ in unknown], [v for _, v in unknown]),
+        ):
+            _RULES[(db, course, version, row_version)] = CourseRules.from_json(rules)
     versions: dict[str, list[CourseRules]] = {}
-    for course_id, rules in rows:
-        versions.setdefault(course_id, []).append(CourseRules.from_json(rules))
+    for course, version, row_version in rows:
+        rules = _RULES.get((db, course, version, row_version))
+        if rules is None:  # rewritten between the two reads: read it again, whole
+            return load_versions(conn, wanted)
+        versions.setdefault(course, []).append(rules)
     return versions
 
 

@@ -72,9 +72,10 @@ def _produce(
     rate: float,
     seconds: float,
     event_epoch: int,
-) -> tuple[int, float]:
+) -> tuple[int, float, int]:
     """Evenly spaced events (serving delivery reports while waiting); event time continues the
-    world's timeline at wall-clock speed. Returns (events produced, seconds taken)."""
+    world's timeline at wall-clock speed. Returns (events produced, seconds taken, the last
+    event time)."""
     from learnstream.sdk.publisher import build_producer
     from learnstream.serde import build_serde
 
@@ -125,7 +126,7 @@ def _produce(
         due = began + n / rate
     elapsed = time.monotonic() - began
     producer.flush(35)
-    return n, elapsed
+    return n, elapsed, last_ms
 
 
 def _applied_at(settings: Settings, consumer: str, ids: list[str]) -> dict[str, float]:
@@ -173,7 +174,7 @@ def measure_latency(
     began = time.time()
     try:
         with cpu or nullcontext():
-            sent, send_seconds = _produce(
+            sent, send_seconds, last_ms = _produce(
                 settings,
                 targets,
                 observer,
@@ -198,6 +199,9 @@ def measure_latency(
         "target_rate": round(rate, 1),
         "achieved_rate": round(sent / send_seconds, 1) if send_seconds else 0.0,
         "seconds": round(send_seconds, 2),
+        # The next phase continues event time from here: live traffic never goes back in time
+        # (starting again at the world's end made every pair's next event a late one).
+        "last_event_ms": last_ms,
         "sent": sent,
         "delivery_failed": len(observer.failed),
         "observed": len(rows),

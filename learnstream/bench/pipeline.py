@@ -34,6 +34,7 @@ from learnstream.bench.latency import latency_targets, measure_latency
 from learnstream.bench.rss import measure_rss
 from learnstream.bench.worker_metrics import member_ports, phase, scrape, stage_costs
 from learnstream.bench.world import World, private_world, start_worker, stop
+from learnstream.ids import from_epoch_ms
 from learnstream.log import get_logger
 from learnstream.settings import Settings
 from learnstream.simulate.runner import run_simulation
@@ -127,6 +128,7 @@ def run_pipeline_bench(
                 world_end=report.simulation.end,
                 worker_pid=worker.pid,
             )
+            event_time = from_epoch_ms(result["latency"]["last_event_ms"])
             result["latency"]["load_fraction_of_pipeline_rate"] = LATENCY_LOAD
             after_c = scrape(members)
             result["latency"]["batches"] = phase(after_c, after_b)
@@ -140,9 +142,10 @@ def run_pipeline_bench(
                     latency_targets(report.simulation.events, options.seed + 1),
                     rate=swept,
                     seconds=options.latency_seconds / 2,
-                    world_end=report.simulation.end,
+                    world_end=event_time,
                     worker_pid=worker.pid,
                 )
+                event_time = from_epoch_ms(point["last_event_ms"])
                 result["latency_sweep"].append(
                     {"fraction": fraction, "rate": swept, "visible": point["visible"]}
                 )
