@@ -16,7 +16,7 @@ from streams.derive import PROGRESS_CHANGED, derived
 from streams.progress import OUTPUT_TOPIC, ProgressHandler, progress_fields
 from streams.redis_views import refresh_learners
 from streams.rules.timeline import Progress, fold, fold_until, progress_as_of
-from streams.runtime.locks import lock_learners
+from streams.runtime.locks import try_lock_learners
 from streams.runtime.records import Outbound
 
 STATUS_REFRESH = """
@@ -90,9 +90,16 @@ def sweep_due(
     owed_alerts = _decisions(states, store.load_versions(conn, {c for _, c in states}), watermark)
     touched = set(states) | set(statuses)
     store.lock_courses(conn, {course for _, course in touched}, set())
-    lock_learners(conn, {learner for learner, _ in touched})
+    # Learners the lane holds are left to a later tick: the sweep never waits on the lane,
+    # so the lane never waits behind a sweep that waits.
+    free = try_lock_learners(conn, {learner for learner, _ in touched})
+    statuses = [pair for pair in statuses if pair[0] in free]
     now_versions = store.row_versions(conn, sorted({learner for learner, _ in states}))
-    kept = {p for p in states if now_versions[p[0]].get(p[1]) == loaded[p[0]][1].get(p[1])}
+    kept = {
+        p
+        for p in states
+        if p[0] in free and now_versions[p[0]].get(p[1]) == loaded[p[0]][1].get(p[1])
+    }
     owed_alerts = [alert for alert in owed_alerts if alert[0] in kept]
     raised = _decide(conn, [(pair, kind, due, owed) for pair, kind, due, owed, *_ in owed_alerts])
     out = [

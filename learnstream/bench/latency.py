@@ -20,6 +20,7 @@ as a lower bound.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 import uuid
@@ -65,6 +66,45 @@ def latency_targets(events: Sequence[SimEvent], seed: int = 1) -> list[Target]:
     return targets
 
 
+Prepared = tuple[str, bytes, bytes, list[tuple[str, str | bytes | None]]]  # id, key, value, headers
+
+
+def _prepare(
+    settings: Settings, targets: Sequence[Target], rate: float, seconds: float, event_epoch: int
+) -> tuple[list[Prepared], int]:
+    """Every event of the phase, encoded before the clock starts: the load generator shares the
+    machine with the system it measures, and encoding while sending cost it a third of a core.
+    Event n's time is its planned send time on the world's timeline (sends keep to the plan)."""
+    from learnstream.serde import build_serde
+
+    serde = build_serde(settings)
+    prepared: list[Prepared] = []
+    last_ms = event_epoch
+    for n in range(max(1, math.ceil(rate * seconds))):
+        tenant, learner, course, module, lesson = targets[n % len(targets)]
+        at = max(last_ms + 1, event_epoch + int(n * 1000 / rate))
+        at += at % 1000 == 0  # activity never sits on a whole second (as in the simulator)
+        event_id, last_ms = uuid.uuid4(), at
+        envelope = make_envelope(
+            LESSON_COMPLETED,
+            tenant_id=tenant,
+            source="/bench/latency",
+            event_id=event_id,
+            occurred_at=from_epoch_ms(at),
+        )
+        record = {
+            "envelope": envelope,
+            "learner_id": learner,
+            "course_id": course,
+            "module_id": module,
+            "lesson_id": lesson,
+            "time_spent_seconds": 30.0,
+        }
+        value = serde.encode(LESSON_COMPLETED, record)
+        prepared.append((str(event_id), learner.encode(), value, ce_headers(envelope)))
+    return prepared, last_ms
+
+
 def _produce(
     settings: Settings,
     targets: Sequence[Target],
@@ -77,45 +117,24 @@ def _produce(
     world's timeline at wall-clock speed. Returns (events produced, seconds taken, the last
     event time)."""
     from learnstream.sdk.publisher import build_producer
-    from learnstream.serde import build_serde
 
-    serde = build_serde(settings)
+    prepared, last_ms = _prepare(settings, targets, rate, seconds, event_epoch)
     producer, _ = build_producer(settings, delivery_timeout_s=30)
     topic = settings.topic(TOPIC)
     began = time.monotonic()
-    due, n, last_ms = began, 0, event_epoch
-    while due < began + seconds:
+    due, n = began, 0
+    for event_id, key, value, headers in prepared:
         while (wait := due - time.monotonic()) > 0:
             producer.poll(min(wait, 0.005))
-        tenant, learner, course, module, lesson = targets[n % len(targets)]
-        at = max(last_ms + 1, event_epoch + int((time.monotonic() - began) * 1000))
-        at += at % 1000 == 0  # activity never sits on a whole second (as in the simulator)
-        event_id, last_ms = str(uuid.uuid4()), at
-        envelope = make_envelope(
-            LESSON_COMPLETED,
-            tenant_id=tenant,
-            source="/bench/latency",
-            event_id=uuid.UUID(event_id),
-            occurred_at=from_epoch_ms(at),
-        )
-        record = {
-            "envelope": envelope,
-            "learner_id": learner,
-            "course_id": course,
-            "module_id": module,
-            "lesson_id": lesson,
-            "time_spent_seconds": 30.0,
-        }
         with observer.lock:
             observer.sent[event_id] = time.time()
-        value = serde.encode(LESSON_COMPLETED, record)
         while True:
             try:
                 producer.produce(
                     topic,
-                    key=learner.encode(),
+                    key=key,
                     value=value,
-                    headers=ce_headers(envelope),
+                    headers=headers,
                     on_delivery=observer.on_delivery(event_id),
                 )
                 break

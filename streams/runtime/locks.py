@@ -22,6 +22,20 @@ def lock_learners(conn: psycopg.Connection, learners: Iterable[str]) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", (keys,))
 
 
+def try_lock_learners(conn: psycopg.Connection, learners: Iterable[str]) -> set[str]:
+    """The learners whose locks were free, now held; never waits. For background work (the due
+    sweep) that must not hold some learners' locks while it waits for others: the lane would
+    wait on the first while the sweep waits on the lane."""
+    by_key = {learner_lock_key(learner): learner for learner in learners}
+    if not by_key:
+        return set()
+    rows = conn.execute(
+        "SELECT k, pg_try_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k",
+        (sorted(by_key),),
+    ).fetchall()
+    return {by_key[key] for key, got in rows if got}
+
+
 def learner_lock_key(learner: str) -> int:
     digest = hashlib.blake2b(f"learner:{learner}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
