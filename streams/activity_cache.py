@@ -22,6 +22,7 @@ from datetime import date, timedelta
 import psycopg
 
 from learnstream import ids
+from streams.metrics import STATE_CACHE_LEARNERS, STATE_CACHE_READS
 from streams.rules.features import GradeFact, ScoredAttempt, effective_attempts
 
 EPOCH_DAY = date(1970, 1, 1)
@@ -73,12 +74,15 @@ class ActivityCache:
         current = activity_versions(conn, cached)
         stale = [l for l in cached if current.get(l) != self._learners[l].version]  # noqa: E741
         missing = [learner for learner in wanted if learner not in self._learners] + stale
+        STATE_CACHE_READS.labels("activity", "hit").inc(len(cached) - len(stale))
+        STATE_CACHE_READS.labels("activity", "miss").inc(len(missing))
         self._learners.update(load_inputs(conn, missing, since_day))
         for learner in wanted:
             self._learners.move_to_end(learner)
             _forget_before(self._learners[learner], since_day)
         self._dirty.update(wanted)
         self._evict(keep=set(wanted))
+        STATE_CACHE_LEARNERS.labels("activity").set(len(self._learners))
         return {learner: self._learners[learner] for learner in wanted}
 
     def record(self, batch: BatchActivity) -> None:

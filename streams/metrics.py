@@ -60,6 +60,19 @@ LAST_BATCH_AT = Gauge(
     ["agent"],
     registry=REGISTRY,
 )
+STATE_CACHE_READS = Counter(
+    "learnstream_state_cache_reads",
+    "Learners a batch asked of a state cache: hit (the kept copy was current) or miss (read "
+    "from Postgres: first touch, evicted, or written by someone else)",
+    ["cache", "result"],
+    registry=REGISTRY,
+)
+STATE_CACHE_LEARNERS = Gauge(
+    "learnstream_state_cache_learners",
+    "Learners kept in a state cache",
+    ["cache"],
+    registry=REGISTRY,
+)
 OUTBOX_SENT = Counter(
     "learnstream_outbox_sent", "Outbox rows published to Kafka", registry=REGISTRY
 )

@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from streams.metrics import STATE_CACHE_LEARNERS, STATE_CACHE_READS
 from streams.progress_store import Pair, load_learners, row_versions
 
 State = dict[str, Any]
@@ -29,8 +30,6 @@ class PairCache:
         self.max_learners = max_learners  # bounds memory: the least recently used go first
         self._learners: OrderedDict[str, tuple[dict[str, State], dict[str, str]]] = OrderedDict()
         self._dirty: set[str] = set()
-        self.hits = 0
-        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._learners)
@@ -43,14 +42,15 @@ class PairCache:
         current = row_versions(conn, cached)
         stale = [learner for learner in cached if current[learner] != self._learners[learner][1]]
         missing = [learner for learner in learners if learner not in self._learners] + stale
-        self.hits += len(cached) - len(stale)
-        self.misses += len(missing)
+        STATE_CACHE_READS.labels("pairs", "hit").inc(len(cached) - len(stale))
+        STATE_CACHE_READS.labels("pairs", "miss").inc(len(missing))
         for learner, entry in load_learners(conn, missing).items():
             self._learners[learner] = entry
         for learner in learners:
             self._learners.move_to_end(learner)
         self._dirty.update(learners)
         self._evict(keep=set(learners))
+        STATE_CACHE_LEARNERS.labels("pairs").set(len(self._learners))
         return {
             (learner, course): self._learners[learner][0][course]
             for learner, course in pairs

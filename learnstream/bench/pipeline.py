@@ -32,7 +32,13 @@ from learnstream.bench.api_load import measure_api
 from learnstream.bench.drain import measure_drain
 from learnstream.bench.latency import latency_targets, measure_latency
 from learnstream.bench.rss import measure_rss
-from learnstream.bench.worker_metrics import member_ports, phase, scrape, stage_costs
+from learnstream.bench.worker_metrics import (
+    cache_hits,
+    member_ports,
+    phase,
+    scrape,
+    stage_costs,
+)
 from learnstream.bench.world import World, private_world, start_worker, stop
 from learnstream.ids import from_epoch_ms
 from learnstream.log import get_logger
@@ -117,6 +123,7 @@ def run_pipeline_bench(
             after_b = scrape(members)
             pipeline["batches"] = phase(after_b)
             pipeline["stage_us_per_event"] = stage_costs(after_b)
+            pipeline["state_cache_hits"] = cache_hits(after_b)
             result["rates"]["pipeline"] = pipeline
             rate = LATENCY_LOAD * pipeline["events_per_s"]
             step(f"(c) publish → view latency at {rate:,.0f} events/s")
@@ -133,6 +140,7 @@ def run_pipeline_bench(
             after_c = scrape(members)
             result["latency"]["batches"] = phase(after_c, after_b)
             result["latency"]["stage_ms_per_batch"] = stage_costs(after_c, after_b, per="batches")
+            result["latency"]["state_cache_hits"] = cache_hits(after_c, after_b)
             result["latency_sweep"] = []
             for fraction in options.latency_sweep:
                 swept = fraction * pipeline["events_per_s"]

@@ -15,6 +15,7 @@ from learnstream.log import get_logger
 log = get_logger(__name__)
 Totals = dict[str, dict[str, float]]  # agent -> {"batches", "batch_seconds", "events"}
 STAGES = "_stages"  # Totals' entry for learnstream_stage_seconds: stage -> seconds
+CACHES = "_caches"  # Totals' entry for learnstream_state_cache_reads: "cache:result" -> reads
 
 
 def member_ports(port: int) -> list[int]:
@@ -44,6 +45,10 @@ def scrape(port: int | list[int]) -> Totals:
                     agent = totals.setdefault(sample.labels["agent"], {})
                     key = wanted[sample.name]
                     agent[key] = agent.get(key, 0.0) + sample.value
+                elif sample.name == "learnstream_state_cache_reads_total":
+                    caches = totals.setdefault(CACHES, {})
+                    name = f"{sample.labels['cache']}:{sample.labels['result']}"
+                    caches[name] = caches.get(name, 0.0) + sample.value
                 elif sample.name == "learnstream_stage_seconds_total":
                     stages = totals.setdefault(STAGES, {})
                     name = sample.labels["stage"]
@@ -74,11 +79,25 @@ def stage_costs(
     }
 
 
+def cache_hits(after: Totals, before: Totals | None = None) -> dict[str, float]:
+    """Share of learners each state cache served from memory between two scrapes."""
+    then = (before or {}).get(CACHES, {})
+    now = after.get(CACHES, {})
+    ratios: dict[str, float] = {}
+    for cache in sorted({name.split(":")[0] for name in now}):
+        hit, miss = (
+            now.get(f"{cache}:{r}", 0.0) - then.get(f"{cache}:{r}", 0.0) for r in ("hit", "miss")
+        )
+        if hit + miss > 0:
+            ratios[cache] = round(hit / (hit + miss), 3)
+    return ratios
+
+
 def phase(after: Totals, before: Totals | None = None) -> dict[str, Any]:
     """Batches, events per batch and mean batch time per agent between two scrapes."""
     result: dict[str, Any] = {}
     for agent, now in sorted(after.items()):
-        if agent == STAGES:
+        if agent in (STAGES, CACHES):
             continue
         then = (before or {}).get(agent, {})
         batches = now.get("batches", 0) - then.get("batches", 0)

@@ -144,6 +144,11 @@ def _print_pipeline(result: dict[str, Any]) -> None:
     if per_batch:
         line = ", ".join(f"{name} {ms:,.1f}" for name, ms in per_batch.items())
         console.print(f"(c) lane time per batch at 50% load, ms: {line}")
+    cached = (("(b)", pipe.get("state_cache_hits")), ("(c)", lat.get("state_cache_hits")))
+    for label, hits in cached:
+        if hits:
+            line = ", ".join(f"{cache} {ratio:.1%}" for cache, ratio in hits.items())
+            console.print(f"{label} learners served from the state caches: {line}")
     details = Table(title="latency, API and resources")
     for column in ("measure", "value", "note"):
         details.add_column(column)

@@ -10,6 +10,7 @@ import pytest
 from learnstream.bench.api_load import measure_api
 from learnstream.bench.drain import wait_drained
 from learnstream.bench.latency import latency_targets, measure_latency
+from learnstream.bench.worker_metrics import cache_hits, member_ports, scrape
 from learnstream.bench.world import World, private_world, start_worker, stop
 from learnstream.settings import Settings
 from learnstream.simulate.runner import RunReport, run_simulation
@@ -47,6 +48,8 @@ def test_latency_and_api_load_measure_a_real_worker(
     world, report = drained_world
     targets = latency_targets(report.simulation.events)
     assert targets
+    members = member_ports(world.settings.worker_web_port)
+    before = scrape(members)
 
     latency = measure_latency(
         world.settings,
@@ -64,6 +67,10 @@ def test_latency_and_api_load_measure_a_real_worker(
     # The batch's transaction starts after the send and commits before the offset is seen.
     assert 0 < lower["p50_ms"] <= visible["p50_ms"]
     assert lower["p99_ms"] <= visible["p99_ms"]
+    # The learners repeated were all applied during the drain: their state is kept in memory.
+    hits = cache_hits(scrape(members), before)
+    assert set(hits) == {"pairs", "activity"}
+    assert hits["pairs"] > 0.5 and hits["activity"] > 0.5, hits
 
     api = measure_api(world, concurrency=8, seconds=3)
     assert api["requests"] > 50
