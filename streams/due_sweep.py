@@ -13,7 +13,8 @@ from learnstream import ids
 from learnstream.clock import ALLOWED_LATENESS_MS, AT_RISK_PERCENT, AT_RISK_WINDOW_MS
 from streams import progress_store as store
 from streams.derive import PROGRESS_CHANGED, derived
-from streams.progress import OUTPUT_TOPIC, ProgressHandler, progress_fields
+from streams.progress import ProgressHandler
+from streams.progress_events import OUTPUT_TOPIC, progress_fields
 from streams.redis_views import refresh_learners
 from streams.rules.timeline import Progress, fold, fold_until, progress_as_of
 from streams.runtime.locks import try_lock_learners

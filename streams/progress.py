@@ -15,15 +15,14 @@ from learnstream import ids
 from learnstream.settings import Settings
 from learnstream.topology import load_topology
 from streams import progress_store as store
-from streams.derive import COURSE_COMPLETED, PROGRESS_CHANGED, RECERTIFICATION_REQUIRED, derived
 from streams.pair_cache import PairCache
+from streams.progress_events import emissions
 from streams.redis_views import refresh_learners
 from streams.rules.catalog import course_rules
 from streams.rules.progress import to_fact
 from streams.rules.timeline import (
     Completion,
     Progress,
-    Recertify,
     Timeline,
     extend,
     fold,
@@ -35,7 +34,6 @@ from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
 
 CATALOG = "org.learnstream.catalog.course.published.v1"
-OUTPUT_TOPIC = "learning.progress"
 TIMELINE = "_timeline"  # a pair state's folded timeline, kept in memory only
 FACT_IDS = "_ids"  # the ids of its facts, kept in memory only
 Pair = store.Pair
@@ -191,138 +189,6 @@ def _timeline(state: dict[str, Any], fresh: list[dict[str, Any]], versions: list
     if kept is None or not extend(kept, fresh, versions):
         kept = state[TIMELINE] = fold(state["facts"], versions)
     return kept
-
-
-def emissions(
-    pair: Pair, state: dict[str, Any], timeline: Timeline, progress: Progress
-) -> list[Outbound]:
-    """Derived events for what the timeline has that was not emitted yet, in event time."""
-    learner, course = pair
-    tenant = state["tenant_id"]
-    emitted = state.setdefault("emitted", {})
-    done_attempts: list[int] = emitted.setdefault("completed", [])
-    revoked_attempts: list[int] = emitted.setdefault("uncompleted", [])
-    recertified: list[list[int]] = emitted.setdefault("recertify", [])
-    out: list[tuple[int, Outbound]] = []
-    for c in timeline.completions:
-        for r in c.recertify:
-            if [c.attempt, r.version] not in recertified:
-                recertified.append([c.attempt, r.version])
-                out.append((r.published_at, recertification(tenant, pair, c, r)))
-        if c.attempt not in done_attempts:
-            done_attempts.append(c.attempt)
-            out.append(
-                (
-                    c.completed_at,
-                    derived(
-                        OUTPUT_TOPIC,
-                        COURSE_COMPLETED,
-                        learner,
-                        tenant_id=tenant,
-                        cause=c.cause_id,
-                        at_ms=c.completed_at,
-                        headers={
-                            "ls-transition": "completed",
-                            "ls-expires-at": str(c.expires_at or ""),
-                        },
-                        fields={
-                            "completion_id": ids.completion_id(tenant, learner, course, c.attempt),
-                            "learner_id": learner,
-                            "course_id": course,
-                            "course_version": c.course_version,
-                            "attempt": c.attempt,
-                            "completed_at": ids.from_epoch_ms(c.completed_at),
-                            "score": c.score,
-                            "time_spent_seconds": c.time_spent,
-                        },
-                    ),
-                )
-            )
-        if c.revoked_at is not None and c.revoked_by and c.attempt not in revoked_attempts:
-            revoked_attempts.append(c.attempt)
-            undone = progress_fields(pair, progress, status="in_progress")
-            out.append(
-                (
-                    c.revoked_at,
-                    derived(
-                        OUTPUT_TOPIC,
-                        PROGRESS_CHANGED,
-                        learner,
-                        tenant_id=tenant,
-                        cause=f"{c.revoked_by}:uncompleted:{c.attempt}",
-                        at_ms=c.revoked_at,
-                        headers={
-                            "ls-transition": "uncompleted",
-                            "ls-attempt": str(c.attempt),
-                            # Versions are pinned per enrolment, so only a correction revokes.
-                            "ls-reason": "grade_corrected",
-                        },
-                        fields=undone,
-                    ),
-                )
-            )
-    snapshot = {**vars(progress), "best_scores": dict(sorted(progress.best_scores.items()))}
-    if snapshot != emitted.get("snapshot") and timeline.last_fact_id is not None:
-        emitted["snapshot"] = snapshot
-        at = max(timeline.last_fact_t or 0, max((t for t, _ in out), default=0))
-        out.append(
-            (
-                at,
-                derived(
-                    OUTPUT_TOPIC,
-                    PROGRESS_CHANGED,
-                    learner,
-                    tenant_id=tenant,
-                    cause=f"{timeline.last_fact_id}:{progress.status}:{progress.required_done}",
-                    at_ms=at,
-                    headers={"ls-transition": "snapshot"},
-                    fields=progress_fields(pair, progress),
-                ),
-            )
-        )
-    out.sort(key=lambda item: item[0])
-    return [outbound for _, outbound in out]
-
-
-def recertification(tenant: str, pair: Pair, c: Completion, r: Recertify) -> Outbound:
-    learner, course = pair
-    return derived(
-        OUTPUT_TOPIC,
-        RECERTIFICATION_REQUIRED,
-        learner,
-        tenant_id=tenant,
-        cause=f"{r.event_id}:{learner}:{c.attempt}",
-        at_ms=r.published_at,
-        fields={
-            "certificate_id": ids.certificate_id(tenant, learner, course, c.attempt),
-            "completion_id": ids.completion_id(tenant, learner, course, c.attempt),
-            "learner_id": learner,
-            "course_id": course,
-            "attempt": c.attempt,
-            "certified_version": c.course_version,
-            "required_version": r.version,
-            "published_at": ids.from_epoch_ms(r.published_at),
-            "expires_at": ids.from_epoch_ms(r.deadline),
-        },
-    )
-
-
-def progress_fields(pair: Pair, progress: Progress, status: str | None = None) -> dict[str, Any]:
-    return {
-        "learner_id": pair[0],
-        "course_id": pair[1],
-        "required_done": progress.required_done,
-        "required_total": progress.required_total,
-        "percent": progress.percent,
-        "time_spent_seconds": progress.time_spent_seconds,
-        "best_scores": progress.best_scores,
-        "status": status or progress.status,
-        "last_activity_at": (
-            None
-            if progress.last_activity_at is None
-            else ids.from_epoch_ms(progress.last_activity_at)
-        ),
-    }
 
 
 def save_completions(conn: psycopg.Connection, rows: list[tuple[Pair, str, Completion]]) -> None:
