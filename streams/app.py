@@ -152,6 +152,7 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
         if sent:
             metrics.OUTBOX_SENT.inc(sent)
 
+    from streams.due_sweep import sweep_tick
     from streams.progress import build_handler as progress_clock
 
     clock = progress_clock(settings)  # the low watermark of learning.activity
@@ -171,7 +172,7 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
     @app.timer(2.0)
     async def raise_due_alerts() -> None:
         await asyncio.to_thread(
-            _sweep, settings, serde, sweep_connection, sweep_ends, clock, downstream
+            sweep_tick, settings, serde, sweep_connection, sweep_ends, clock, downstream
         )
 
     deliverer = _deliverer(connect)
@@ -203,36 +204,6 @@ def _deliverer(connect: Any) -> Any:
         )
         return None
     return NotificationDeliverer(notify, connect)
-
-
-SWEEP_BUDGET_S = 1.5  # per tick of the 2 s timer
-
-
-def _sweep(
-    settings: Settings,
-    serde: Any,
-    kept: KeptConnection,
-    end_offsets: Any,
-    clock: Any,
-    downstream: Any,
-) -> None:
-    from streams.due_sweep import sweep_due
-    from streams.runtime.outbox import add_to_outbox
-
-    try:
-        ends = end_offsets.of(clock.clock_topics())
-        # A backlog of due pairs (a catch-up, the end of a bulk load) is swept in a loop of
-        # short transactions, not one full sweep per tick.
-        deadline = time.monotonic() + SWEEP_BUDGET_S
-        more = True
-        while more and time.monotonic() < deadline:
-            with kept.transaction() as conn:
-                alerts, more = sweep_due(conn, clock, ends)
-                if alerts and downstream is not None:
-                    alerts += downstream(conn, alerts)
-                add_to_outbox(conn, settings, serde, alerts)
-    except Exception as exc:  # a timer must not crash the worker; the next tick retries
-        log.warning("due_sweep.failed", error=repr(exc))
 
 
 def _attach_agent(

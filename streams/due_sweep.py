@@ -5,19 +5,24 @@ was not completed at its due date was overdue, even if it completed later."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
 
 from learnstream import ids
 from learnstream.clock import ALLOWED_LATENESS_MS, AT_RISK_PERCENT, AT_RISK_WINDOW_MS
+from learnstream.log import get_logger
+from learnstream.settings import Settings
 from streams import progress_store as store
 from streams.derive import PROGRESS_CHANGED, derived
 from streams.progress import ProgressHandler
 from streams.progress_events import OUTPUT_TOPIC, progress_fields
 from streams.redis_views import refresh_learners
 from streams.rules.timeline import Progress, fold, fold_until, progress_as_of
+from streams.runtime.connections import KeptConnection
 from streams.runtime.locks import try_lock_learners
+from streams.runtime.outbox import add_to_outbox
 from streams.runtime.records import Outbound
 
 STATUS_REFRESH = """
@@ -65,6 +70,7 @@ def _owed(
     return watermark, decisions, statuses
 
 
+log = get_logger(__name__)
 SWEEP_LOCK_KEY = 0x6475655F73776570  # "due_swep": one sweeper at a time across the group
 
 
@@ -192,3 +198,31 @@ def _alert(
         headers={"ls-transition": kind, "ls-due-at": str(due)},
         fields=progress_fields(pair, then, status=status),
     )
+
+
+SWEEP_BUDGET_S = 1.5  # per tick of the 2 s timer
+
+
+def sweep_tick(
+    settings: Settings,
+    serde: Any,
+    kept: KeptConnection,
+    end_offsets: Any,
+    clock: Any,
+    downstream: Any,
+) -> None:
+    """One tick of the worker's 2 s timer: sweep while a backlog is owed, within the budget."""
+    try:
+        ends = end_offsets.of(clock.clock_topics())
+        # A backlog of due pairs (a catch-up, the end of a bulk load) is swept in a loop of
+        # short transactions, not one full sweep per tick.
+        deadline = time.monotonic() + SWEEP_BUDGET_S
+        more = True
+        while more and time.monotonic() < deadline:
+            with kept.transaction() as conn:
+                alerts, more = sweep_due(conn, clock, ends)
+                if alerts and downstream is not None:
+                    alerts += downstream(conn, alerts)
+                add_to_outbox(conn, settings, serde, alerts)
+    except Exception as exc:  # a timer must not crash the worker; the next tick retries
+        log.warning("due_sweep.failed", error=repr(exc))
