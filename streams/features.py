@@ -182,12 +182,14 @@ def queue_features(
     features: Sequence[LearnerFeatures],
     popularity: Mapping[str, CoursePopularity] | None,
 ) -> None:
-    """Queue the writes on a MULTI pipeline. DEL before HSET so a field that became None (e.g.
-    every grade voided) does not linger."""
+    """Queue the writes on a MULTI pipeline. Fields that are None now are deleted, so one that
+    became None (e.g. every grade voided) does not linger; the hash is never emptied first."""
     for f in features:
         key = features_key(prefix, f.learner_id)
-        pipe.delete(key)
         pipe.hset(key, mapping=encode_features(f))
+        absent = [name for name, value in vars(f).items() if value is None]
+        if absent:
+            pipe.hdel(key, *absent)
         pipe.expire(key, FEATURES_TTL_S)
     if popularity is not None:
         ranking, completions = popularity_keys(prefix)
