@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+import redis
 
 from connectors import audit, revocation
 from connectors.audit import AuditKey, Journal
@@ -69,12 +70,13 @@ class HrSyncHandler:
         journal: Journal | None = None,
         after_remote_write: WriteHook | None = None,
         org_ready: Callable[[psycopg.Connection], bool] | None = None,
+        shared_limits: redis.Redis | None = None,
     ) -> None:
         # The org chart is written by the notifications agent from org.employment; a learner
         # without any snapshot yet may simply not have been applied. Wait rather than skip.
         self.org_ready = org_ready or (lambda _conn: True)
         self.settings = settings
-        self.targets = build_targets(settings) if targets is None else targets
+        self.targets = build_targets(settings, shared_limits) if targets is None else targets
         self.dead_letters = dead_letters
         self.journal = journal or Journal()
         self.after_remote_write = after_remote_write  # tests: crash between remote and commit
@@ -288,4 +290,8 @@ def build_handler(settings: Settings, hr: HrSettings | None = None) -> HrSyncHan
             raise
         return caught_up(conn, "notifications", topic, ends)
 
-    return HrSyncHandler(hr or HrSettings(), dead_letters=dead_letters, org_ready=org_ready)
+    # every worker process shares one call window per HR tenant (connectors.shared_limit)
+    shared = redis.Redis.from_url(settings.redis_address, socket_timeout=5)
+    return HrSyncHandler(
+        hr or HrSettings(), dead_letters=dead_letters, org_ready=org_ready, shared_limits=shared
+    )

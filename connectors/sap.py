@@ -18,6 +18,7 @@ import httpx
 
 from connectors.config import HrSettings
 from connectors.http import PermanentHrError, RateLimiter, call, no_empty_strings
+from connectors.shared_limit import Limiter
 from learnstream import ids
 
 TOKEN_PATH = "/learning/oauth-api/rest/v1/token"
@@ -76,6 +77,7 @@ class SapClient:
         settings: HrSettings,
         http: httpx.Client | None = None,
         clock: Callable[[], float] = time.monotonic,
+        limiter: Limiter | None = None,
     ) -> None:
         if not settings.sap_base_url:
             raise ValueError("LEARNSTREAM_HR_SAP_BASE_URL is not set")
@@ -84,7 +86,8 @@ class SapClient:
             base_url=settings.sap_base_url, timeout=settings.http_timeout_s
         )
         self.clock = clock
-        self.limiter = RateLimiter(settings.sap_calls_per_minute, 60.0, clock=clock)
+        # in-process by default; the worker passes the cluster-wide one (connectors.shared_limit)
+        self.limiter = limiter or RateLimiter(settings.sap_calls_per_minute, 60.0, clock=clock)
         self._token: str | None = None
         self._token_expires = 0.0
         self.calls = 0  # API calls made (the token endpoint excluded), for tests and metrics

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+import redis
+
 from connectors import sap, workday
 from connectors.config import HrSettings
 from connectors.sap import RecordOutcome, SapClient
+from connectors.shared_limit import SharedRateLimiter, limit_key
 from connectors.workday import WorkdayClient
 from streams.rules.orgchart import Snapshot
 
@@ -76,11 +79,22 @@ class WorkdayTarget:
         return self.client.find(payload)
 
 
-def build_targets(settings: HrSettings) -> dict[str, Target]:
-    """Only the configured systems; a target without a base URL is disabled."""
+def build_targets(settings: HrSettings, shared: redis.Redis | None = None) -> dict[str, Target]:
+    """Only the configured systems; a target without a base URL is disabled. With `shared`,
+    each target's rate limit is one window for every worker process (the HR system counts
+    calls per tenant); without it, per process."""
+    s = settings
     targets: dict[str, Target] = {}
-    if settings.workday_enabled:
-        targets[WORKDAY] = WorkdayTarget(settings)
-    if settings.sap_enabled:
-        targets[SAP] = SapTarget(settings)
+    if s.workday_enabled:
+        limiter = None
+        if shared is not None:
+            key = limit_key(WORKDAY, s.workday_base_url, s.workday_tenant, s.workday_username)
+            limiter = SharedRateLimiter.per_second(shared, key, s.workday_requests_per_second)
+        targets[WORKDAY] = WorkdayTarget(s, WorkdayClient(s, limiter=limiter))
+    if s.sap_enabled:
+        limiter = None
+        if shared is not None:
+            key = limit_key(SAP, s.sap_base_url, s.sap_company_id, s.sap_client_id)
+            limiter = SharedRateLimiter(shared, key, s.sap_calls_per_minute, 60.0)
+        targets[SAP] = SapTarget(s, SapClient(s, limiter=limiter))
     return targets

@@ -21,6 +21,7 @@ from connectors.config import HrSettings
 from connectors.http import PermanentHrError, RateLimiter, call, no_empty_strings
 from connectors.http import raise_for_transient as _raise_for_transient
 from connectors.sap import RecordOutcome
+from connectors.shared_limit import Limiter
 from connectors.soap import wd
 
 ENDPOINT = "/ccx/service/{tenant}/Learning/{version}"
@@ -116,7 +117,12 @@ def reference_id(parent: ET.Element | None, id_type: str) -> str | None:
 
 
 class WorkdayClient:
-    def __init__(self, settings: HrSettings, http: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: HrSettings,
+        http: httpx.Client | None = None,
+        limiter: Limiter | None = None,
+    ) -> None:
         if not settings.workday_base_url:
             raise ValueError("LEARNSTREAM_HR_WORKDAY_BASE_URL is not set")
         self.settings = settings
@@ -126,7 +132,7 @@ class WorkdayClient:
         self.path = ENDPOINT.format(
             tenant=settings.workday_tenant, version=settings.workday_version
         )
-        self.limiter = RateLimiter.per_second(settings.workday_requests_per_second)
+        self.limiter = limiter or RateLimiter.per_second(settings.workday_requests_per_second)
         self.calls = 0
 
     def _soap(self, request: ET.Element) -> ET.Element:
