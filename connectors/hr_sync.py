@@ -22,7 +22,7 @@ from connectors import audit, revocation
 from connectors.audit import AuditKey, Journal
 from connectors.config import HrSettings
 from connectors.http import PermanentHrError, TransientHrError, no_empty_strings, retrying
-from connectors.revocation import HR_CORRECTION_REQUIRED
+from connectors.revocation import CORRECTED, HR_CORRECTION_REQUIRED
 from connectors.sap import RecordOutcome, batches
 from connectors.targets import TARGETS, WORKDAY, Target, build_targets, hr_user_id
 from learnstream import ids
@@ -88,9 +88,11 @@ class HrSyncHandler:
         out: list[Outbound] = []
         letters: dict[str, DeadLetter] = {}
         items: dict[AuditKey, Item] = {}
-        for event in events:
-            if event.name == CERTIFICATE_ISSUED:
-                out += self._collect(conn, event, items)
+        # A certificate issued again in one batch was corrected (a late fact, docs/contract):
+        # only its last issue is owed.
+        issued = {e.record["certificate_id"]: e for e in events if e.name == CERTIFICATE_ISSUED}
+        for event in issued.values():
+            out += self._collect(conn, event, items)
         out += self._send(conn, items, letters)
         # revocations second: a certificate issued and revoked in one batch is first recorded,
         # then updated, exactly as if the two had come in two batches
@@ -159,6 +161,11 @@ class HrSyncHandler:
                 continue  # recorded before: a redelivery or a replay
             if revocation.superseded(name, row):
                 continue  # a redelivered issue after its revocation: keep the revoked state
+            if row.status in audit.RECORDED and not self._updatable(name, event.tenant_id):
+                # a corrected certificate where the record cannot be updated (SAP): re-sending
+                # would record the completion twice, so an administrator corrects it
+                skipped.append(revocation.correction(event, name, row.remote_ref, CORRECTED))
+                continue
             item = Item(event, name, key, user, payload, digest, uncertain=False)
             if row.status not in audit.RECORDED:
                 item.uncertain = self.journal.maybe_applied(conn, key, digest)
@@ -168,6 +175,9 @@ class HrSyncHandler:
                 item.outcome = RecordOutcome(audit.FAILED, None, str(exc))
             items[key] = item
         return skipped
+
+    def _updatable(self, target: str, tenant_id: str) -> bool:
+        return target == WORKDAY and self.settings.workday_can_update(tenant_id)
 
     # --- sending --------------------------------------------------------------------------
     def _sync(self, conn: psycopg.Connection, target: Target, items: list[Item]) -> None:

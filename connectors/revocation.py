@@ -26,6 +26,8 @@ from streams.runtime.records import Event, Outbound
 HR_CORRECTION_REQUIRED = "org.learnstream.hr.correction.required.v1"
 CORRECTION_TOPIC = "hr.correction.required"
 REVOKED_REASON = "CERTIFICATE_REVOKED"
+# a late fact moved the completion earlier or raised its score (docs/contract)
+CORRECTED = "COMPLETION_CORRECTED"
 
 
 @dataclass(frozen=True)
@@ -81,21 +83,25 @@ def corrections(
     return out
 
 
-def correction(event: Event, target: str, remote_ref: str | None) -> Outbound:
+def correction(
+    event: Event, target: str, remote_ref: str | None, reason: str = REVOKED_REASON
+) -> Outbound:
+    """For a certificate.revoked, or a certificate.issued again with corrected values."""
     r = event.record
+    at = r["revoked_at"] if reason == REVOKED_REASON else r["issued_at"]
     return derived(
         CORRECTION_TOPIC,
         HR_CORRECTION_REQUIRED,
         r["learner_id"],
         tenant_id=event.tenant_id,
         cause=f"{event.event_id}:{target}",
-        at_ms=ids.epoch_ms(r["revoked_at"]),
+        at_ms=ids.epoch_ms(at),
         fields={
             "target": target,
             "learner_id": r["learner_id"],
             "course_id": r["course_id"],
             "certificate_id": str(r["certificate_id"]),
-            "reason": REVOKED_REASON,
+            "reason": reason,
             "remote_ref": remote_ref,
         },
     )

@@ -93,12 +93,24 @@ class CertificationHandler:
             score = r["score"] if r["score"] is not None else NO_ASSESSMENT_SCORE
             certificate_id = ids.certificate_id(event.tenant_id, learner, course, attempt)
             issued.append((event, certificate_id, issued_ms, expires_ms, score))
+        # One row per certificate (an upsert may touch a row once per statement): the last
+        # completion of a run wins, as a correction comes after what it corrects.
+        issued = list({row[1]: row for row in issued}.values())
         rows = conn.execute(
             "INSERT INTO certificates (certificate_id, learner_id, course_id, tenant_id, attempt, "
             "score, issued_at, expires_at) SELECT i, l, c, t, a, s, to_timestamp(at / 1000.0), "
             "to_timestamp(x / 1000.0) FROM jsonb_to_recordset(%s::jsonb) AS u(i uuid, l text, "
             "c text, t text, a int, s double precision, at bigint, x bigint) "
-            "ON CONFLICT DO NOTHING RETURNING certificate_id::text",
+            # A corrected completion (a late fact completed the pair earlier, or with a better
+            # score) corrects its certificate unless revoked. Never later in time: a replayed
+            # first completion must not undo its correction.
+            "ON CONFLICT (certificate_id) DO UPDATE SET issued_at = EXCLUDED.issued_at, "
+            "expires_at = EXCLUDED.expires_at, score = EXCLUDED.score "
+            "WHERE certificates.revoked_at IS NULL "
+            "AND EXCLUDED.issued_at <= certificates.issued_at "
+            "AND (certificates.issued_at, certificates.expires_at, certificates.score) "
+            "IS DISTINCT FROM (EXCLUDED.issued_at, EXCLUDED.expires_at, EXCLUDED.score) "
+            "RETURNING certificate_id::text",
             (
                 json.dumps(
                     [
@@ -117,7 +129,7 @@ class CertificationHandler:
                 ),
             ),
         ).fetchall()
-        # issued before: a replay or a redelivery must not issue twice
+        # issued before with the same values: a replay or a redelivery must not issue twice
         new = {row[0] for row in rows}
         out = []
         for event, certificate_id, issued_ms, expires_ms, score in issued:

@@ -134,13 +134,15 @@ class ProgressHandler:
             known.update(f["id"] for f in fresh)
             timeline = _timeline(state, fresh, versions.get(pair[1], []))
             progress = progress_as_of(timeline, watermark)
-            recorded = set(state.get("emitted", {}).get("completed", ()))
+            said = dict(state.get("emitted", {}).get("completed_as", {}))
             outbound += emissions(pair, state, timeline, progress)
-            # A completion's row is written with its course.completed event, once.
+            # A completion's row is written with its course.completed event: once, and again
+            # when a late fact corrects it (progress_events.emissions).
+            now = state["emitted"]["completed_as"]
             completions += [
                 (pair, state["tenant_id"], c)
                 for c in timeline.completions
-                if c.attempt not in recorded
+                if now.get(str(c.attempt)) != said.get(str(c.attempt))
             ]
             state["catalog_version"] = timeline.course.version if timeline.course else None
             states[pair] = state
@@ -197,7 +199,9 @@ def save_completions(conn: psycopg.Connection, rows: list[tuple[Pair, str, Compl
     conn.execute(
         "INSERT INTO completions (completion_id, learner_id, course_id, attempt, completed_at, "
         "score) SELECT i, l, c, a, to_timestamp(t / 1000.0), s FROM jsonb_to_recordset(%s::jsonb) "
-        "AS u(i uuid, l text, c text, a int, t bigint, s double precision) ON CONFLICT DO NOTHING",
+        "AS u(i uuid, l text, c text, a int, t bigint, s double precision) "
+        "ON CONFLICT (completion_id) DO UPDATE "
+        "SET completed_at = EXCLUDED.completed_at, score = EXCLUDED.score",
         (
             json.dumps(
                 [

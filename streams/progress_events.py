@@ -19,47 +19,31 @@ def emissions(
     pair: Pair, state: dict[str, Any], timeline: Timeline, progress: Progress
 ) -> list[Outbound]:
     """Derived events for what the timeline has that was not emitted yet, in event time."""
-    learner, course = pair
+    learner = pair[0]
     tenant = state["tenant_id"]
     emitted = state.setdefault("emitted", {})
     done_attempts: list[int] = emitted.setdefault("completed", [])
     revoked_attempts: list[int] = emitted.setdefault("uncompleted", [])
     recertified: list[list[int]] = emitted.setdefault("recertify", [])
     out: list[tuple[int, Outbound]] = []
+    # What each emitted completion said (attempt -> [completed_at, score]): a late fact can
+    # complete the pair earlier in event time, or with a better score, than the completion
+    # emitted first; the same completion is then emitted again, corrected (docs/contract).
+    said: dict[str, list[Any]] = emitted.setdefault("completed_as", {})
     for c in timeline.completions:
         for r in c.recertify:
             if [c.attempt, r.version] not in recertified:
                 recertified.append([c.attempt, r.version])
                 out.append((r.published_at, recertification(tenant, pair, c, r)))
+        now = [c.completed_at, c.score]
         if c.attempt not in done_attempts:
             done_attempts.append(c.attempt)
-            out.append(
-                (
-                    c.completed_at,
-                    derived(
-                        OUTPUT_TOPIC,
-                        COURSE_COMPLETED,
-                        learner,
-                        tenant_id=tenant,
-                        cause=c.cause_id,
-                        at_ms=c.completed_at,
-                        headers={
-                            "ls-transition": "completed",
-                            "ls-expires-at": str(c.expires_at or ""),
-                        },
-                        fields={
-                            "completion_id": ids.completion_id(tenant, learner, course, c.attempt),
-                            "learner_id": learner,
-                            "course_id": course,
-                            "course_version": c.course_version,
-                            "attempt": c.attempt,
-                            "completed_at": ids.from_epoch_ms(c.completed_at),
-                            "score": c.score,
-                            "time_spent_seconds": c.time_spent,
-                        },
-                    ),
-                )
-            )
+            said[str(c.attempt)] = now
+            out.append((c.completed_at, completed(tenant, pair, c, c.cause_id)))
+        elif said.setdefault(str(c.attempt), now) != now and c.revoked_at is None:
+            said[str(c.attempt)] = now
+            cause = f"{c.cause_id}:corrected:{c.completed_at}:{c.score}"
+            out.append((c.completed_at, completed(tenant, pair, c, cause)))
         if c.revoked_at is not None and c.revoked_by and c.attempt not in revoked_attempts:
             revoked_attempts.append(c.attempt)
             undone = progress_fields(pair, progress, status="in_progress")
@@ -104,6 +88,29 @@ def emissions(
         )
     out.sort(key=lambda item: item[0])
     return [outbound for _, outbound in out]
+
+
+def completed(tenant: str, pair: Pair, c: Completion, cause: str) -> Outbound:
+    learner, course = pair
+    return derived(
+        OUTPUT_TOPIC,
+        COURSE_COMPLETED,
+        learner,
+        tenant_id=tenant,
+        cause=cause,
+        at_ms=c.completed_at,
+        headers={"ls-transition": "completed", "ls-expires-at": str(c.expires_at or "")},
+        fields={
+            "completion_id": ids.completion_id(tenant, learner, course, c.attempt),
+            "learner_id": learner,
+            "course_id": course,
+            "course_version": c.course_version,
+            "attempt": c.attempt,
+            "completed_at": ids.from_epoch_ms(c.completed_at),
+            "score": c.score,
+            "time_spent_seconds": c.time_spent,
+        },
+    )
 
 
 def recertification(tenant: str, pair: Pair, c: Completion, r: Recertify) -> Outbound:

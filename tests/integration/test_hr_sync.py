@@ -392,6 +392,38 @@ def test_a_changed_payload_is_resent_and_workday_updates_in_place(rig: Rig) -> N
     assert rig.conn.execute("SELECT payload_hash FROM hr_sync_audit").fetchone() != first_hash
 
 
+def test_a_corrected_certificate_updates_workday_and_owes_sap_one_correction(
+    rig: Rig, stack_settings: Settings
+) -> None:
+    """A late fact corrected the completion (docs/contract): Workday's enrolment is updated in
+    place; SAP, which cannot update a recorded event, gets no second record but one
+    hr.correction.required. Issued twice in one batch, only the last issue is owed."""
+    employ(rig.conn, "late", worker="W1", sap="S1")
+    employ(rig.conn, "batched", worker="W2", sap="S2")
+    handler = rig.handler()
+    apply(rig, handler, [issued("late", "safety", score=0.8)])
+
+    out = apply(rig, handler, [issued("late", "safety", score=0.95)])
+    again = apply(rig, handler, [issued("late", "safety", score=0.95)])  # redelivered
+    batched = apply(
+        rig, handler, [issued("batched", "safety", score=0.8), issued("batched", "safety")]
+    )
+
+    assert statuses(out) == [("WORKDAY", "late", "SENT")]
+    corrections = [o for o in out if o.event_name == HR_CORRECTION_REQUIRED]
+    assert [(o.record["target"], o.record["reason"]) for o in corrections] == [
+        ("SAP", "COMPLETION_CORRECTED")
+    ]
+    assert corrections[0].record["remote_ref"] == rig.sap.records[0]["eventID"]
+    assert_schema_valid(stack_settings, out)
+    assert [o.event_id for o in again] == [o.event_id for o in corrections]  # the same one
+    assert rig.workday.updates == 1
+    scores = sorted(e["score"] for e in rig.workday.enrollments.values())
+    assert scores == ["90.0", "95.0"]  # "late" updated to 0.95; "batched" sent 0.9 only
+    assert sorted(r["userID"] for r in rig.sap.records) == ["S1", "S2"]  # never twice
+    assert statuses(batched) == [("SAP", "batched", "SENT"), ("WORKDAY", "batched", "SENT")]
+
+
 def test_permanent_rejections_fail_and_dead_letter_without_blocking_others(
     rig: Rig, stack_settings: Settings
 ) -> None:
