@@ -125,7 +125,10 @@ def _produce(
     due, n = began, 0
     for event_id, key, value, headers in prepared:
         while (wait := due - time.monotonic()) > 0:
-            producer.poll(min(wait, 0.005))
+            # librdkafka's poll timeout is whole milliseconds: a sub-millisecond wait became
+            # poll(0) in a loop, and the generator spun most of a core the worker needed
+            producer.poll(0)
+            time.sleep(min(wait, 0.005))
         with observer.lock:
             observer.sent[event_id] = time.time()
         while True:

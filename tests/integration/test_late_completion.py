@@ -182,3 +182,25 @@ def test_a_state_kept_in_memory_or_reloaded_corrects_alike(conn: psycopg.Connect
         quiz_passed,
         quiz_passed + timedelta(days=VALIDITY_DAYS),
     )
+
+
+def test_the_last_snapshot_stays_in_memory_and_a_reload_derives_the_same_event(
+    conn: psycopg.Connection,
+) -> None:
+    """The pair row keeps what a restart needs, not the last progress snapshot emitted. A
+    handler that lost its memory derives that snapshot again under the same event id, so the
+    outbox (one row per id) relays it once."""
+    first = ProgressHandler()
+    on_time, _ = journey("dan")
+    out = first.apply(conn, [CATALOG_EVENT, *on_time])
+    conn.commit()
+    snapshots = [o.event_id for o in out if o.headers.get("ls-transition") == "snapshot"]
+    [state] = conn.execute("SELECT state FROM pair_state WHERE learner_id = 'dan'").fetchone()
+    assert "snapshot" not in state["emitted"] and not any(k.startswith("_") for k in state)
+
+    republished = event(CATALOG, CATALOG_EVENT.occurred_at, **{
+        k: v for k, v in CATALOG_EVENT.record.items() if k != "envelope"
+    })  # fmt: skip
+    again = ProgressHandler().apply(conn, [republished])  # same version: nothing changes
+    conn.rollback()
+    assert [o.event_id for o in again] == snapshots[-1:]
