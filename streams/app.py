@@ -23,11 +23,11 @@ from learnstream.settings import Settings
 from learnstream.topology import AgentSpec, Topology, load_topology
 from streams import metrics
 from streams.lane import FastLane, LaneService
-from streams.runtime import ledger
 from streams.runtime.connections import KeptConnection
 from streams.runtime.outbox import OutboxRelay
 from streams.runtime.processor import BatchProcessor, BatchStats, Handler
 from streams.runtime.records import InboundRecord
+from streams.runtime.resume import seek_to_applied
 from streams.runtime.stages import connect as timed_connect
 
 log = get_logger(__name__)
@@ -186,7 +186,7 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
                 log.warning("notifications.delivery_failed", error=repr(exc))
 
     async def seek_to_stored_offsets(_sender: Any, assigned: set[TP], **_: Any) -> None:
-        await _seek_to_stored(app, connect, consumers_by_topic, assigned)
+        await seek_to_applied(app.consumer, connect, consumers_by_topic, assigned)
 
     app.on_partitions_assigned.connect(seek_to_stored_offsets)  # type: ignore[arg-type]
     _register_pages(app, processors)
@@ -244,29 +244,6 @@ def _recorder(agent: str, dlq_topic: str) -> Any:
         metrics.LAST_BATCH_AT.labels(agent).set(time.time())
 
     return record
-
-
-async def _seek_to_stored(
-    app: faust.App, connect: Any, consumers_by_topic: dict[str, list[str]], assigned: set[TP]
-) -> None:
-    """Postgres holds the offsets that were really applied. Kafka's committed offset can be
-    ahead of them (Faust acks a batch whose body was cancelled), so resume from Postgres."""
-
-    def read() -> dict[tuple[str, int], int]:
-        stored: dict[tuple[str, int], int] = {}
-        with connect() as conn:
-            for topic, consumers in consumers_by_topic.items():
-                for (t, p), offset in ledger.stored_offsets(conn, consumers).items():
-                    if t == topic:
-                        stored[(t, p)] = offset
-        return stored
-
-    stored = await asyncio.to_thread(read)
-    for tp in assigned:
-        offset = stored.get((tp.topic, tp.partition))
-        if offset is not None:
-            await app.consumer.seek(tp, offset)
-            log.info("partition.resume", topic=tp.topic, partition=tp.partition, offset=offset)
 
 
 def _register_pages(app: faust.App, processors: list[BatchProcessor]) -> None:
