@@ -28,8 +28,8 @@ from connectors.targets import TARGETS, WORKDAY, Target, build_targets, hr_user_
 from learnstream import ids
 from learnstream.settings import Settings
 from streams.derive import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, derived
-from streams.notifications_store import load_snapshots
-from streams.rules.orgchart import snapshot_at
+from streams.notifications_store import load_org
+from streams.rules.orgchart import Snapshot, snapshot_at
 from streams.runtime.errors import TransientError
 from streams.runtime.records import DeadLetter, Event, Outbound
 from streams.validation import validate_event
@@ -91,8 +91,9 @@ class HrSyncHandler:
         # A certificate issued again in one batch was corrected (a late fact, docs/contract):
         # only its last issue is owed.
         issued = {e.record["certificate_id"]: e for e in events if e.name == CERTIFICATE_ISSUED}
+        org = load_org(conn, {e.record["learner_id"] for e in issued.values()})  # one query
         for event in issued.values():
-            out += self._collect(conn, event, items)
+            out += self._collect(conn, event, items, org.get(event.record["learner_id"], []))
         out += self._send(conn, items, letters)
         # revocations second: a certificate issued and revoked in one batch is first recorded,
         # then updated, exactly as if the two had come in two batches
@@ -134,12 +135,16 @@ class HrSyncHandler:
 
     # --- issued: what is owed -------------------------------------------------------------
     def _collect(
-        self, conn: psycopg.Connection, event: Event, items: dict[AuditKey, Item]
+        self,
+        conn: psycopg.Connection,
+        event: Event,
+        items: dict[AuditKey, Item],
+        org: list[Snapshot],
     ) -> list[Outbound]:
         r = event.record
         learner, course, at = r["learner_id"], r["course_id"], r["issued_at"]
         completion_id = ids.completion_id(event.tenant_id, learner, course, r["attempt"])
-        snapshot = snapshot_at(load_snapshots(conn, learner), ids.epoch_ms(at))
+        snapshot = snapshot_at(org, ids.epoch_ms(at))
         if snapshot is None and not self.org_ready(conn):
             raise TransientError(f"org chart of {learner} not applied yet: retrying the batch")
         skipped: list[Outbound] = []

@@ -14,7 +14,7 @@ def make_envelope(
     *,
     tenant_id: str,
     source: str,
-    event_id: uuid.UUID | None = None,
+    event_id: uuid.UUID | str | None = None,
     occurred_at: datetime | None = None,
     minor_version: int = 0,
     correlation_id: str | None = None,

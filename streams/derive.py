@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from learnstream import ids
@@ -34,7 +33,7 @@ def derived(
         event_name,
         tenant_id=tenant_id,
         source=SOURCE,
-        event_id=uuid.UUID(ids.derived_event_id(event_name, cause)),
+        event_id=ids.derived_event_id(event_name, cause),  # canonical already
         occurred_at=ids.from_epoch_ms(at_ms),
         correlation_id=correlation_id,
         causation_id=cause,

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from learnstream.bench.baselines import SETTINGS_ENV
 from learnstream.bench.naive_faust import COUNTERS, LEARNING
@@ -64,10 +63,11 @@ class NaiveCounters:
             state["last_event_at"] = record["envelope"]["occurred_at"]
             touched[key] = state
         if touched:
+            # One JSON document per batch, as the pipeline's stores write (ADR 0010).
             conn.execute(
-                f"INSERT INTO {TABLE} (key, state) SELECT k, s FROM unnest(%s::text[], "
-                "%s::jsonb[]) AS u(k, s) ON CONFLICT (key) DO UPDATE SET state = EXCLUDED.state",
-                (list(touched), [Jsonb(s) for s in touched.values()]),
+                f"INSERT INTO {TABLE} (key, state) SELECT key, value FROM jsonb_each(%s::jsonb) "
+                "ON CONFLICT (key) DO UPDATE SET state = EXCLUDED.state",
+                (json.dumps(touched),),
             )
         self.pending.update(touched)
         return []

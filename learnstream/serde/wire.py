@@ -10,6 +10,7 @@ of old data keep working after a compatible schema change (ADR 0004).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from io import BytesIO
 from typing import Any
@@ -30,6 +31,10 @@ from learnstream.serde.schema_store import SchemaStore
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = 0
 _SINGLE_OBJECT_HEADER = len(SINGLE_OBJECT_MAGIC) + 8
+_HEX = "[0-9a-fA-F]"
+_CANONICAL_UUID = re.compile(
+    f"{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}"
+).fullmatch
 _CONFLUENT_HEADER = 5
 
 Decoded = tuple[str, dict[str, Any]]
@@ -108,7 +113,9 @@ class AvroSerde:
         name, writer = plain
         record = self._read(name, writer, data, _SINGLE_OBJECT_HEADER, resolve=False)
         try:  # the one uuid the runtime relies on (processed markers) is still checked
-            UUID(record["envelope"]["event_id"])
+            event_id = record["envelope"]["event_id"]
+            if not _CANONICAL_UUID(event_id):  # 0.5 µs; UUID() takes 1.7 µs per event
+                UUID(event_id)  # other spellings Python (and Postgres) accept
         except (KeyError, TypeError, ValueError) as exc:
             raise UndecodableError(f"{name}: envelope.event_id is not a uuid ({exc})") from exc
         return name, record
