@@ -8,6 +8,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from itertools import islice
 from typing import Protocol
 
 import psycopg
@@ -25,6 +26,7 @@ from streams.runtime.records import DeadLetter, Event, InboundRecord, Outbound
 from streams.runtime.stages import stage
 
 log = get_logger(__name__)
+RECENT_IDS = 50_000  # per processor: about 7 MB
 
 
 class InjectedHandlerBug(RuntimeError):
@@ -85,6 +87,12 @@ class BatchProcessor:
         self._committed: Callable[[], None] = getattr(handler, "committed", lambda: None)
         self._rolled_back: Callable[[], None] = getattr(handler, "rolled_back", lambda: None)
         self.next_offsets: dict[tuple[str, int], int] = {}  # for lag; Postgres has the truth
+        # Ids this processor committed markers for, newest last: a client's re-send usually
+        # follows its original within minutes, and skipping it here keeps the marker insert on
+        # its fast path (streams/runtime/ledger.claim_new). Postgres stays the authority: an id
+        # not remembered (older, or claimed by another member) is still caught there.
+        self._recent: dict[str, None] = {}
+        self._claimed: list[str] = []  # this attempt's kept markers, remembered on commit
 
     def process(self, records: list[InboundRecord]) -> BatchStats:
         began = time.perf_counter()
@@ -116,9 +124,17 @@ class BatchProcessor:
             with stage("postgres"), self._kept.transaction() as conn, stage("runtime"):
                 self._apply_batch(conn, records, stats)  # BEGIN and COMMIT count as postgres
         except BaseException:
+            self._claimed = []
             self._rolled_back()
             raise
+        self._remember(self._claimed)
+        self._claimed = []
         self._committed()
+
+    def _remember(self, event_ids: list[str]) -> None:
+        self._recent.update(dict.fromkeys(event_ids))
+        for old in list(islice(self._recent, max(0, len(self._recent) - RECENT_IDS))):
+            del self._recent[old]  # the oldest first (dicts keep insertion order)
 
     def _apply_batch(
         self, conn: psycopg.Connection, records: list[InboundRecord], stats: BatchStats
@@ -148,10 +164,15 @@ class BatchProcessor:
                 letters.append(DeadLetter(record, exc))
                 continue
             events.append(event)
+        remembered = len(events)
+        events = [event for event in events if event.event_id not in self._recent]
+        remembered -= len(events)
         fresh = ledger.claim_new(conn, consumer, events)
         derived, failed = self._apply_isolated(conn, fresh)
         letters += [DeadLetter(event.source, error) for event, error in failed]
         ledger.release(conn, consumer, [event for event, _ in failed])
+        released = {event.event_id for event, _ in failed}  # a redrive must apply them
+        self._claimed = [e.event_id for e in fresh if e.event_id not in released]
         self.dead_letters.publish(letters)
         ledger.advance_offsets(conn, consumer, records)
         if self._materialize is not None:  # Redis views, last before COMMIT (redis_views.py)
@@ -160,6 +181,7 @@ class BatchProcessor:
                 self._materialize(conn, [e for e in fresh if e.event_id not in failed_ids])
         stats.applied = len(fresh) - len(failed)
         stats.skipped = len(records) - len(todo) + len(events) - len(fresh) + irrelevant
+        stats.skipped += remembered
         stats.dead_lettered = len(letters)
         stats.derived = len(derived)
 

@@ -1,0 +1,45 @@
+"""The effectively-once ledger on a real Postgres: processed markers keep the first copy of an
+event id, whether the batch's ids are all new (the fast plain insert) or some were seen before
+(the savepoint falls back to ON CONFLICT), and a refused batch leaves the transaction usable."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from learnstream.settings import Settings
+from streams.runtime import ledger
+from streams.runtime.records import Event, InboundRecord
+
+pytestmark = pytest.mark.integration
+CONSUMER = "ledger-test"
+
+
+def _event(event_id: str, offset: int) -> Event:
+    record = {"envelope": {"event_id": event_id}, "learner_id": "l-1"}
+    return Event("x", record, InboundRecord("t", 0, offset, b"l-1", None))
+
+
+def _markers(conn: psycopg.Connection) -> set[str]:
+    rows = conn.execute(
+        "SELECT event_id::text FROM processed_events WHERE consumer = %s", (CONSUMER,)
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_first_copies_win_whether_or_not_ids_were_seen_before(world: Settings) -> None:
+    a, b, c, d = (str(uuid.uuid4()) for _ in range(4))
+    with psycopg.connect(world.postgres_url) as conn:
+        first = ledger.claim_new(conn, CONSUMER, [_event(a, 0), _event(b, 1), _event(a, 2)])
+        assert [e.source.offset for e in first] == [0, 1]  # the in-batch copy of a is dropped
+        conn.commit()
+        # b was claimed by the earlier batch: the plain insert fails, the fallback skips it
+        second = ledger.claim_new(conn, CONSUMER, [_event(c, 3), _event(b, 4), _event(d, 5)])
+        assert [e.source.offset for e in second] == [3, 5]
+        # the failed savepoint left the transaction usable: its later work commits
+        conn.execute("SELECT 1")
+        conn.commit()
+        assert _markers(conn) == {a, b, c, d}
+        assert ledger.claim_new(conn, CONSUMER, [_event(d, 6)]) == []
