@@ -43,3 +43,14 @@ def test_first_copies_win_whether_or_not_ids_were_seen_before(world: Settings) -
         conn.commit()
         assert _markers(conn) == {a, b, c, d}
         assert ledger.claim_new(conn, CONSUMER, [_event(d, 6)]) == []
+
+
+def test_an_id_spelled_in_capitals_is_kept_on_the_slower_path(world: Settings) -> None:
+    """Postgres prints uuids in lower case; an event whose id a client spelled in capitals must
+    still count as new when its batch also holds a re-send (the ON CONFLICT path)."""
+    seen, loud = str(uuid.uuid4()), str(uuid.uuid4()).upper()
+    with psycopg.connect(world.postgres_url) as conn:
+        ledger.claim_new(conn, CONSUMER, [_event(seen, 0)])
+        kept = ledger.claim_new(conn, CONSUMER, [_event(seen, 1), _event(loud, 2)])
+        assert [e.source.offset for e in kept] == [2]
+        assert loud.lower() in _markers(conn)
