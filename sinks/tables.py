@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     func,
@@ -124,6 +125,8 @@ class PairState(Base):
     tenant_id: Mapped[str] = mapped_column(String(100))
     state: Mapped[dict[str, Any]]
     catalog_version: Mapped[int | None] = mapped_column(Integer)
+    # The partition of the lane input its events arrive on: whose due sweep decides the pair.
+    lane_partition: Mapped[int | None] = mapped_column(SmallInteger)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

@@ -23,7 +23,6 @@ from learnstream.settings import Settings
 from learnstream.topology import AgentSpec, Topology, load_topology
 from streams import metrics
 from streams.lane import FastLane, LaneService
-from streams.runtime.connections import KeptConnection
 from streams.runtime.outbox import OutboxRelay
 from streams.runtime.processor import BatchProcessor, BatchStats, Handler
 from streams.runtime.records import InboundRecord
@@ -151,29 +150,6 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
             return
         if sent:
             metrics.OUTBOX_SENT.inc(sent)
-
-    from streams.due_sweep import sweep_tick
-    from streams.progress import build_handler as progress_clock
-
-    clock = progress_clock(settings)  # the low watermark of learning.activity
-    sweep_connection = KeptConnection(connect)
-    from streams.verify import EndOffsets
-
-    sweep_ends = EndOffsets(settings)  # one client for every tick
-    # Where the lane fuses learning.progress, nothing consumes the sweep's alerts from Kafka:
-    # they go through the lane's downstream stages (notifications) in the sweep's transaction.
-    fusing = next((x for x in topology.lanes.values() if "learning.progress" in x.fused), None)
-    downstream = (
-        None
-        if fusing is None
-        else importlib.import_module(fusing.module).build_handler(settings).downstream
-    )
-
-    @app.timer(2.0)
-    async def raise_due_alerts() -> None:
-        await asyncio.to_thread(
-            sweep_tick, settings, serde, sweep_connection, sweep_ends, clock, downstream
-        )
 
     deliverer = _deliverer(connect)
     if deliverer is not None:

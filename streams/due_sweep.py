@@ -1,38 +1,42 @@
 """Overdue and at-risk are about time passing, not about events. Once the event-time
-watermark passes a pair's threshold (due_at for OVERDUE, due_at - 7 days for AT_RISK), a timer
-decides, once, from what had happened *by the threshold* (docs/domain-rules.md): a pair that
-was not completed at its due date was overdue, even if it completed later."""
+watermark passes a pair's threshold (due_at for OVERDUE, due_at - 7 days for AT_RISK), the lane
+that owns the pair decides between two of its batches, once, from what had happened *by the
+threshold* (docs/domain-rules.md): a pair that was not completed at its due date was overdue,
+even if it completed later."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import psycopg
 
 from learnstream import ids
 from learnstream.clock import ALLOWED_LATENESS_MS, AT_RISK_PERCENT, AT_RISK_WINDOW_MS
-from learnstream.log import get_logger
-from learnstream.settings import Settings
 from streams import progress_store as store
 from streams.derive import PROGRESS_CHANGED, derived
-from streams.progress import ProgressHandler
+from streams.progress import ProgressHandler, timeline_of
 from streams.progress_events import OUTPUT_TOPIC, progress_fields
 from streams.redis_views import refresh_learners
-from streams.rules.timeline import Progress, fold, fold_until, progress_as_of
-from streams.runtime.connections import KeptConnection
+from streams.rules.timeline import Progress, fold_until, progress_as_of
 from streams.runtime.locks import try_lock_learners
-from streams.runtime.outbox import add_to_outbox
 from streams.runtime.records import Outbound
 
-STATUS_REFRESH = """
-SELECT learner_id, course_id FROM learner_course_progress
-WHERE status IN ('in_progress', 'not_started') AND active AND due_at < %(wm)s
-ORDER BY learner_id, course_id LIMIT %(limit)s
+# A pair belongs to the lane that owns the partition its events arrive on; a pair written
+# before pair_state.lane_partition existed belongs to every lane until its owner writes it.
+# `mine` NULL asks for every lane's pairs (the backlog check).
+OWNED = """
+LEFT JOIN pair_state s ON s.learner_id = p.learner_id AND s.course_id = p.course_id
+WHERE (%(mine)s::smallint[] IS NULL OR s.lane_partition IS NULL
+       OR s.lane_partition = ANY(%(mine)s::smallint[]))
 """
-CANDIDATES = """
-SELECT p.learner_id, p.course_id FROM learner_course_progress p
-WHERE p.due_at IS NOT NULL AND (
+STATUS_REFRESH = f"""
+SELECT p.learner_id, p.course_id FROM learner_course_progress p {OWNED}
+AND p.status IN ('in_progress', 'not_started') AND p.active AND p.due_at < %(wm)s
+ORDER BY p.learner_id, p.course_id LIMIT %(limit)s
+"""
+CANDIDATES = f"""
+SELECT p.learner_id, p.course_id FROM learner_course_progress p {OWNED}
+AND p.due_at IS NOT NULL AND (
     (p.due_at <= %(decided)s AND NOT EXISTS (
         SELECT 1 FROM due_alerts a WHERE a.learner_id = p.learner_id
         AND a.course_id = p.course_id AND a.kind = 'overdue' AND a.due_at = p.due_at))
@@ -49,8 +53,9 @@ def pending(
     end_offsets: dict[tuple[str, int], int] | None,
     limit: int = 500,
 ) -> tuple[int | None, list[tuple[str, str]]]:
-    """(low watermark, pairs with a due decision or a status change owed at that watermark)."""
-    watermark, decisions, statuses = _owed(conn, clock, end_offsets, limit)
+    """(low watermark, pairs with a due decision or a status change owed at that watermark),
+    over every lane's pairs."""
+    watermark, decisions, statuses = _owed(conn, clock, end_offsets, limit, None)
     return watermark, decisions + statuses
 
 
@@ -59,55 +64,48 @@ def _owed(
     clock: ProgressHandler,
     end_offsets: dict[tuple[str, int], int] | None,
     limit: int,
+    mine: list[int] | None,
 ) -> tuple[int | None, list[store.Pair], list[store.Pair]]:
     watermark = clock.clock(conn, end_offsets)
     if watermark is None:
         return None, [], []
     decided_until = ids.from_epoch_ms(watermark - ALLOWED_LATENESS_MS)
-    params = {"wm": ids.from_epoch_ms(watermark), "decided": decided_until, "limit": limit}
+    params = {
+        "wm": ids.from_epoch_ms(watermark),
+        "decided": decided_until,
+        "limit": limit,
+        "mine": mine,
+    }
     decisions = [(learner, course) for learner, course in conn.execute(CANDIDATES, params)]
     statuses = [(learner, course) for learner, course in conn.execute(STATUS_REFRESH, params)]
     return watermark, decisions, statuses
 
 
-log = get_logger(__name__)
-SWEEP_LOCK_KEY = 0x6475655F73776570  # "due_swep": one sweeper at a time across the group
-
-
 def sweep_due(
     conn: psycopg.Connection,
-    clock: ProgressHandler,
+    lane: ProgressHandler,
     end_offsets: dict[tuple[str, int], int] | None,
+    mine: list[int],
     limit: int = 500,
 ) -> tuple[list[Outbound], bool]:
-    """(alerts, whether more is owed than this sweep took). One sweeper at a time: members
-    sweeping the same candidates folded them twice for one winner."""
-    got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (SWEEP_LOCK_KEY,)).fetchone()
-    if not got or not got[0]:
-        return [], False
-    watermark, decisions, statuses = _owed(conn, clock, end_offsets, limit)
+    """(alerts, whether more is owed than this sweep took) for the pairs of the partitions
+    `mine`, run by the lane that owns them between two of its batches (ADR 0010, "Due
+    decisions in the lane"): it decides from the pair state the lane keeps in memory, and no
+    batch of its own can write a pair while it decides."""
+    watermark, decisions, statuses = _owed(conn, lane, end_offsets, limit, mine)
     more = len(decisions) >= limit or len(statuses) >= limit
     if watermark is None or not (decisions or statuses):
         return [], False
-    # Fold without locks, then lock and keep the decisions on pairs nobody wrote meanwhile:
-    # the lane's batches never wait for a sweep's folding (a changed pair waits a tick).
-    wanted = set(decisions)
-    loaded = store.load_learners(conn, sorted({learner for learner, _ in wanted}), wanted)
-    states = {p: loaded[p[0]][0][p[1]] for p in wanted if p[1] in loaded[p[0]][0]}
-    owed_alerts = _decisions(states, store.load_versions(conn, {c for _, c in states}), watermark)
-    touched = set(states) | set(statuses)
+    touched = set(decisions) | set(statuses)
     store.lock_courses(conn, {course for _, course in touched}, set())
-    # Learners the lane holds are left to a later tick: the sweep never waits on the lane,
-    # so the lane never waits behind a sweep that waits.
+    # Others write these learners too (a catalog re-fold by another member, the org-chart
+    # agent): never wait for them; a learner held now is decided at a later sweep.
     free = try_lock_learners(conn, {learner for learner, _ in touched})
     statuses = [pair for pair in statuses if pair[0] in free]
-    now_versions = store.row_versions(conn, sorted({learner for learner, _ in states}))
-    kept = {
-        p
-        for p in states
-        if p[0] in free and now_versions[p[0]].get(p[1]) == loaded[p[0]][1].get(p[1])
-    }
-    owed_alerts = [alert for alert in owed_alerts if alert[0] in kept]
+    # Read under the locks, through the lane's cache, which re-reads whatever someone else
+    # wrote since (streams/pair_cache.py): the decision sees the pair's current facts.
+    states = lane.pairs.states(conn, {pair for pair in decisions if pair[0] in free})
+    owed_alerts = _decisions(states, store.load_versions(conn, {c for _, c in states}), watermark)
     raised = _decide(conn, [(pair, kind, due, owed) for pair, kind, due, owed, *_ in owed_alerts])
     out = [
         _alert(pair, tenant, kind, due, threshold, then)
@@ -115,8 +113,8 @@ def sweep_due(
         if (pair, kind) in raised
     ]
     overdue = _mark_overdue(conn, statuses, watermark)
-    if clock.client is not None and overdue:  # overdue is visible through the API once committed
-        refresh_learners(conn, clock.client, clock.prefix, overdue, features=False)
+    if lane.client is not None and overdue:  # overdue is visible through the API once committed
+        refresh_learners(conn, lane.client, lane.prefix, overdue, features=False)
     return out, more
 
 
@@ -131,7 +129,7 @@ def _decisions(
     decided: list[Decision] = []
     for pair in sorted(states):
         state, course_versions = states[pair], versions.get(pair[1], [])
-        due = progress_as_of(fold(state["facts"], course_versions), watermark).due_at
+        due = progress_as_of(timeline_of(state, course_versions), watermark).due_at
         if due is None:
             continue
         for kind, threshold in (("overdue", due), ("at_risk", due - AT_RISK_WINDOW_MS)):
@@ -198,31 +196,3 @@ def _alert(
         headers={"ls-transition": kind, "ls-due-at": str(due)},
         fields=progress_fields(pair, then, status=status),
     )
-
-
-SWEEP_BUDGET_S = 1.5  # per tick of the 2 s timer
-
-
-def sweep_tick(
-    settings: Settings,
-    serde: Any,
-    kept: KeptConnection,
-    end_offsets: Any,
-    clock: Any,
-    downstream: Any,
-) -> None:
-    """One tick of the worker's 2 s timer: sweep while a backlog is owed, within the budget."""
-    try:
-        ends = end_offsets.of(clock.clock_topics())
-        # A backlog of due pairs (a catch-up, the end of a bulk load) is swept in a loop of
-        # short transactions, not one full sweep per tick.
-        deadline = time.monotonic() + SWEEP_BUDGET_S
-        more = True
-        while more and time.monotonic() < deadline:
-            with kept.transaction() as conn:
-                alerts, more = sweep_due(conn, clock, ends)
-                if alerts and downstream is not None:
-                    alerts += downstream(conn, alerts)
-                add_to_outbox(conn, settings, serde, alerts)
-    except Exception as exc:  # a timer must not crash the worker; the next tick retries
-        log.warning("due_sweep.failed", error=repr(exc))

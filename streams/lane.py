@@ -41,6 +41,7 @@ from streams.runtime.records import InboundRecord
 from streams.runtime.stages import charge, profile_this_thread, stage
 
 log = get_logger(__name__)
+PUNCTUATE_EVERY_S = 2.0
 
 
 class FastLane:
@@ -68,6 +69,8 @@ class FastLane:
         self._stop: threading.Event | None = None
         self.assigned: set[tuple[str, int]] = set()
         self.next_offsets: dict[tuple[str, int], int] = {}
+        self._next_punctuation = 0.0  # time.monotonic() of the next due sweep
+        self._owed = False  # the last sweep left decisions owed: sweep after the next batch
 
     def consumer_config(self) -> dict[str, Any]:
         timeout_ms = int(self.settings.worker_session_timeout_s * 1000)
@@ -108,12 +111,28 @@ class FastLane:
                     self._process(records)
                     with stage("fetch"):
                         self._commit(consumer, records)
+                self._punctuate()
         except BaseException as exc:
             log.critical("lane.fail_stop", lane=self.name, error=repr(exc))
             os._exit(70)
         finally:
             if stop.is_set():
                 consumer.close()
+
+    def _punctuate(self) -> None:
+        """Time-driven work (the due sweep) between two batches, every PUNCTUATE_EVERY_S, or
+        after every batch while a backlog is owed (a catch-up owes many decisions at once).
+        On this thread it never races the lane's own batches, and a revocation, which arrives
+        inside consume(), never finds it running."""
+        now = time.monotonic()
+        if not self._owed and now < self._next_punctuation:
+            return
+        self._next_punctuation = now + PUNCTUATE_EVERY_S
+        owed = [p.punctuate(self.assigned, self._table_ends_of) for p in self.processors]
+        self._owed = any(owed)
+
+    def _table_ends_of(self, topics: list[str]) -> dict[tuple[str, int], int]:
+        return self._table_offsets.of(topics)
 
     def _next_batch(self, consumer: Consumer) -> list[Message]:
         """Natural batching: whatever is queued, up to the batch size, without waiting; when

@@ -13,12 +13,14 @@ progress stage records what it has emitted in the pair's state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
 from learnstream.settings import Settings
 from streams import certification, features, notifications, progress
+from streams.due_sweep import sweep_due
 from streams.features_store import read_watermark
 from streams.redis_views import refresh_learners
 from streams.rules.features import day_of
@@ -94,6 +96,27 @@ class LearnerPipeline:
         with stage("notifications"):
             notified = self.notifications.apply(conn, causes) if causes else []
         return certified + notified
+
+    def punctuate(
+        self,
+        conn: psycopg.Connection,
+        partitions: set[tuple[str, int]],
+        end_offsets: Callable[[list[str]], dict[tuple[str, int], int]],
+    ) -> tuple[list[Outbound], bool]:
+        """Time-driven work between two batches, on the lane's thread (Kafka Streams calls it a
+        punctuator): the due sweep over the pairs of the lane's own partitions, then the
+        certification and notification stages over its alerts. Returns (events to publish,
+        whether more is owed than one sweep takes)."""
+        mine = sorted(p for topic, p in partitions if topic == self.progress.activity_topic)
+        if not mine:
+            return [], False
+        ends = end_offsets(self.progress.clock_topics())
+        alerts, more = sweep_due(conn, self.progress, ends, mine)
+        if alerts:
+            alerts += self.downstream(conn, alerts)
+            certified, self._certified = self._certified, []
+            self.certification.materialize(conn, certified)
+        return alerts, more
 
     def committed(self) -> None:
         self.progress.committed()

@@ -84,6 +84,7 @@ class ProgressHandler:
         catalogs = [e for e in events if e.name == CATALOG]
         learning: dict[Pair, list[dict[str, Any]]] = {}
         tenants: dict[Pair, str] = {}
+        partitions: dict[Pair, int] = {}  # the lane partition each pair's events arrive on
         for event in events:
             if event.name == CATALOG:
                 continue
@@ -95,6 +96,8 @@ class ProgressHandler:
             pair = (event.record["learner_id"], event.record["course_id"])
             learning.setdefault(pair, []).append(fact)
             tenants[pair] = event.tenant_id
+            if event.source.partition >= 0:
+                partitions[pair] = event.source.partition
         changed_courses = {e.record["course_id"] for e in catalogs}
         store.lock_courses(conn, {course for _, course in learning}, changed_courses)
         if catalogs:
@@ -147,7 +150,7 @@ class ProgressHandler:
             state["catalog_version"] = timeline.course.version if timeline.course else None
             states[pair] = state
             views.append((pair, state["tenant_id"], progress))
-        self.pairs.written(states, store.save_pairs(conn, states, new_facts))
+        self.pairs.written(states, store.save_pairs(conn, states, new_facts, partitions))
         store.save_progress(conn, views)
         self._touched.update(learner for learner, _ in pairs)
         save_completions(conn, completions)
@@ -182,6 +185,11 @@ def _fact_ids(state: dict[str, Any]) -> set[str]:
     if known is None:
         known = state[FACT_IDS] = {f["id"] for f in state["facts"]}
     return known
+
+
+def timeline_of(state: dict[str, Any], versions: list[Any]) -> Timeline:
+    """The pair's folded timeline as the lane keeps it (folded again if the catalog moved)."""
+    return _timeline(state, [], versions)
 
 
 def _timeline(state: dict[str, Any], fresh: list[dict[str, Any]], versions: list[Any]) -> Timeline:

@@ -155,19 +155,23 @@ def save_pairs(
     conn: psycopg.Connection,
     states: dict[Pair, dict[str, Any]],
     new_facts: dict[Pair, list[dict[str, Any]]] | None = None,
+    partitions: dict[Pair, int] | None = None,
 ) -> dict[Pair, str]:
     """Upsert the pairs' bookkeeping and append their new facts, one statement each; returns
-    the rows' new versions (xmin), which a cache keeps to recognise its own writes."""
+    the rows' new versions (xmin), which a cache keeps to recognise its own writes. A pair's
+    lane partition (whose due sweep decides it) is kept when this batch did not see one."""
     if not states:
         return {}
     keys = sorted(states)
     # The rows travel as one JSON document that the server unpacks: json.dumps runs in C,
     # where psycopg's array dumper escapes every string in Python (ADR 0010, "Bulk writes").
     rows = conn.execute(
-        "INSERT INTO pair_state (learner_id, course_id, tenant_id, state, catalog_version) "
-        "SELECT l, c, t, s, v FROM jsonb_to_recordset(%s::jsonb) "
-        "AS u(l text, c text, t text, s jsonb, v int) ON CONFLICT (learner_id, course_id) "
-        "DO UPDATE SET state = EXCLUDED.state, catalog_version = EXCLUDED.catalog_version, "
+        "INSERT INTO pair_state (learner_id, course_id, tenant_id, state, catalog_version, "
+        "lane_partition) SELECT l, c, t, s, v, p FROM jsonb_to_recordset(%s::jsonb) "
+        "AS u(l text, c text, t text, s jsonb, v int, p smallint) "
+        "ON CONFLICT (learner_id, course_id) DO UPDATE SET state = EXCLUDED.state, "
+        "catalog_version = EXCLUDED.catalog_version, "
+        "lane_partition = coalesce(EXCLUDED.lane_partition, pair_state.lane_partition), "
         "updated_at = now() RETURNING learner_id, course_id, xmin::text",
         (
             _rows(
@@ -177,6 +181,7 @@ def save_pairs(
                     "t": states[(learner, course)]["tenant_id"],
                     "s": _bookkeeping(states[(learner, course)]),
                     "v": states[(learner, course)].get("catalog_version"),
+                    "p": (partitions or {}).get((learner, course)),
                 }
                 for learner, course in keys
             ),

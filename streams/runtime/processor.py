@@ -131,6 +131,30 @@ class BatchProcessor:
         self._claimed = []
         self._committed()
 
+    def punctuate(
+        self,
+        partitions: set[tuple[str, int]],
+        end_offsets: Callable[[list[str]], dict[tuple[str, int], int]],
+    ) -> bool:
+        """The handler's time-driven work (the learner lane's due sweep), in a transaction of
+        its own between two batches, on the thread that runs them. A failure is logged and
+        tried again at the next punctuation, like a timer's tick; what it changed in memory is
+        dropped with the rollback. Returns whether more is owed than one call took."""
+        punctuate = getattr(self.handler, "punctuate", None)
+        if punctuate is None:
+            return False
+        try:
+            with stage("postgres"), self._kept.transaction() as conn, stage("due_sweep"):
+                derived, more = punctuate(conn, partitions, end_offsets)
+                with stage("outbox"):
+                    add_to_outbox(conn, self.settings, self.serde, derived)
+        except Exception as exc:
+            self._rolled_back()
+            log.warning("punctuate.failed", consumer=self.handler.consumer, error=repr(exc))
+            return False
+        self._committed()
+        return bool(more)
+
     def _remember(self, event_ids: list[str]) -> None:
         self._recent.update(dict.fromkeys(event_ids))
         for old in list(islice(self._recent, max(0, len(self._recent) - RECENT_IDS))):
