@@ -30,6 +30,7 @@ from streams.runtime.resume import seek_to_applied
 from streams.runtime.stages import connect as timed_connect
 
 log = get_logger(__name__)
+AGENT_BATCH_SIZE = 1000
 
 
 def broker_urls(settings: Settings) -> list[str]:
@@ -86,7 +87,7 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         broker_max_poll_records=500,
-        stream_buffer_maxsize=4 * settings.worker_batch_size,
+        stream_buffer_maxsize=4 * agent_batch_size(settings),
         broker_commit_interval=1.0,
         # Faust's 60 s default stalls a killed worker's partitions for a minute before the
         # group moves them; a processing batch runs off the loop, so heartbeats keep flowing.
@@ -182,6 +183,13 @@ def _deliverer(connect: Any) -> Any:
     return NotificationDeliverer(notify, connect)
 
 
+def agent_batch_size(settings: Settings) -> int:
+    """Faust agents carry the low-volume flows, and Faust buffers four of their batches per
+    stream in memory: they keep batches of at most AGENT_BATCH_SIZE where a lane's may be
+    larger (a lane's backlog gains from larger batches; an agent's has little to coalesce)."""
+    return min(settings.worker_batch_size, AGENT_BATCH_SIZE)
+
+
 def _attach_agent(
     app: faust.App, name: str, topics: list[str], processor: BatchProcessor, settings: Settings
 ) -> None:
@@ -189,7 +197,7 @@ def _attach_agent(
 
     async def shell(stream: Any) -> None:  # a faust.Stream (StreamT lacks take_events)
         async for events in stream.take_events(
-            settings.worker_batch_size, within=settings.worker_batch_linger_s
+            agent_batch_size(settings), within=settings.worker_batch_linger_s
         ):
             records = [to_record(e) for e in events]
             try:

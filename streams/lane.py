@@ -108,9 +108,10 @@ class FastLane:
                 if records:
                     with stage("wait_for_tables"):
                         self._wait_for_tables()
-                    self._process(records)
+                for chunk in by_keys(records, self.settings.worker_state_cache_learners):
+                    self._process(chunk)
                     with stage("fetch"):
-                        self._commit(consumer, records)
+                        self._commit(consumer, chunk)
                 self._punctuate()
         except BaseException as exc:
             log.critical("lane.fail_stop", lane=self.name, error=repr(exc))
@@ -253,6 +254,25 @@ class FastLane:
             # of the lane's time. The client hands (str, bytes | None) pairs; kept as they are.
             headers=message.headers,
         )
+
+
+def by_keys(records: list[InboundRecord], most: int) -> list[list[InboundRecord]]:
+    """Consecutive slices of `records` with at most `most` distinct keys each (0: one slice).
+    A batch's learners stay in memory until it commits, whatever the state caches' bound; so a
+    batch of many learners (a large world's backlog) is applied in slices of no more learners
+    than the caches keep, and memory stays flat. Slices keep the records' order."""
+    if most <= 0 or not records:
+        return [records] if records else []
+    chunks: list[list[InboundRecord]] = []
+    keys: set[bytes | None] = set()
+    start = 0
+    for i, record in enumerate(records):
+        if record.key not in keys and len(keys) >= most:
+            chunks.append(records[start:i])
+            keys, start = set(), i
+        keys.add(record.key)
+    chunks.append(records[start:])
+    return chunks
 
 
 class LaneService(mode.Service):
