@@ -107,6 +107,16 @@ def certificates(conn: psycopg.Connection) -> dict[tuple[str, str], tuple[Any, .
     return {(r[0], r[1]): tuple(r[2:]) for r in rows}
 
 
+def publish_tables_first(publisher: Publisher, events: list[Event]) -> None:
+    """Catalog versions, then the rest: a version counts as published before an enrolment once
+    the broker acknowledged it (the lane's table barrier, ADR 0010). Sent in one call, records
+    of different topics reach the broker in no fixed order, and an enrolment that arrived
+    before the version it follows in event time was pinned to the older one (seen as a
+    certificate the oracle does not have, about one run in ten)."""
+    publisher.publish_many([e for e in events if isinstance(e, CoursePublished)])
+    publisher.publish_many([e for e in events if not isinstance(e, CoursePublished)])
+
+
 def test_republishing_a_course_keeps_earned_certificates_and_recertify_expires_them(
     world: Settings, tmp_path: Path
 ) -> None:
@@ -132,12 +142,12 @@ def test_republishing_a_course_keeps_earned_certificates_and_recertify_expires_t
         lesson(20, "l-3", "safety", "l1"),  # finishes what it enrolled in
     ]
     with Publisher(world) as publisher, running_worker(world, tmp_path / "worker.log"):
-        publisher.publish_many(before)
+        publish_tables_first(publisher, before)
         wait_until_drained(world, topology)
         with psycopg.connect(world.postgres_url) as conn:
             earned = certificates(conn)
         assert set(earned) == {("l-1", "safety"), ("l-1", "audit")}
-        publisher.publish_many(after)
+        publish_tables_first(publisher, after)
         wait_until_drained(world, topology)
 
     with psycopg.connect(world.postgres_url) as conn:
