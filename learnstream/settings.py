@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     worker_batch_linger_s: float = Field(
         0.05, gt=0, description="max wait to fill a batch (bounds latency at low rates)"
     )
+    # Under load a fetch answered at the first record made one fetch per produce request:
+    # ~500 fetches/s per lane at 2,000 events/s, most of a broker core (ADR 0010).
+    worker_fetch_wait_ms: int = Field(
+        20,
+        ge=1,
+        le=500,
+        description="how long the broker gathers records for a lane's fetch (latency it adds)",
+    )
     worker_session_timeout_s: float = Field(
         10.0, ge=6, description="a dead worker's partitions move on after this (heartbeats 1/3)"
     )
