@@ -225,6 +225,8 @@ class Certificate(Base):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     revoke_reason: Mapped[str | None] = mapped_column(Text)
+    # The leaderboards look certificates up by course and learner (migration 0008).
+    __table_args__ = (Index("ix_certificates_course_learner", "course_id", "learner_id"),)
 
 
 class Notification(Base):

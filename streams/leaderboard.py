@@ -33,9 +33,13 @@ def refresh_members(
     best = {
         (course, learner): score
         for course, learner, score in conn.execute(
-            "SELECT course_id, learner_id, max(score) FROM certificates "
-            "WHERE (course_id, learner_id) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
-            "AND revoked_at IS NULL GROUP BY course_id, learner_id",
+            # From the members to their certificates (an index lookup each): written as
+            # "(course, learner) IN (unnest)" the planner compared every certificate with
+            # every member.
+            "SELECT c.course_id, c.learner_id, max(c.score) "
+            "FROM unnest(%s::text[], %s::text[]) AS u(course_id, learner_id) "
+            "JOIN certificates c ON c.course_id = u.course_id AND c.learner_id = u.learner_id "
+            "WHERE c.revoked_at IS NULL GROUP BY c.course_id, c.learner_id",
             ([c for c, _ in wanted], [learner for _, learner in wanted]),
         )
     }

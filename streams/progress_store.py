@@ -94,6 +94,8 @@ def load_versions(
 
 
 def pairs_of_courses(conn: psycopg.Connection, course_ids: set[str]) -> set[Pair]:
+    if not course_ids:  # an activity batch without catalog events: no round trip
+        return set()
     rows = conn.execute(
         "SELECT learner_id, course_id FROM pair_state WHERE course_id = ANY(%s)",
         (sorted(course_ids),),

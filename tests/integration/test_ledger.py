@@ -1,6 +1,8 @@
 """The effectively-once ledger on a real Postgres: processed markers keep the first copy of an
 event id, whether the batch's ids are all new (the fast plain insert) or some were seen before
-(the savepoint falls back to ON CONFLICT), and a refused batch leaves the transaction usable."""
+(the savepoint falls back to ON CONFLICT), and a refused batch leaves the transaction usable;
+small batches take ON CONFLICT at once, and must keep the same ids. Offset rows are created
+on first use and locked against a second writer."""
 
 from __future__ import annotations
 
@@ -29,7 +31,17 @@ def _markers(conn: psycopg.Connection) -> set[str]:
     return {row[0] for row in rows}
 
 
-def test_first_copies_win_whether_or_not_ids_were_seen_before(world: Settings) -> None:
+@pytest.fixture(params=["plain insert first", "on conflict at once"])
+def claim_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    # The batches below are small: a threshold of 1 sends them down the large batches' path.
+    if request.param == "plain insert first":
+        monkeypatch.setattr(ledger, "PLAIN_CLAIM_FROM", 1)
+    return str(request.param)
+
+
+def test_first_copies_win_whether_or_not_ids_were_seen_before(
+    world: Settings, claim_path: str
+) -> None:
     a, b, c, d = (str(uuid.uuid4()) for _ in range(4))
     with psycopg.connect(world.postgres_url) as conn:
         first = ledger.claim_new(conn, CONSUMER, [_event(a, 0), _event(b, 1), _event(a, 2)])
@@ -45,7 +57,9 @@ def test_first_copies_win_whether_or_not_ids_were_seen_before(world: Settings) -
         assert ledger.claim_new(conn, CONSUMER, [_event(d, 6)]) == []
 
 
-def test_an_id_spelled_in_capitals_is_kept_on_the_slower_path(world: Settings) -> None:
+def test_an_id_spelled_in_capitals_is_kept_on_the_slower_path(
+    world: Settings, claim_path: str
+) -> None:
     """Postgres prints uuids in lower case; an event whose id a client spelled in capitals must
     still count as new when its batch also holds a re-send (the ON CONFLICT path)."""
     seen, loud = str(uuid.uuid4()), str(uuid.uuid4()).upper()
@@ -54,3 +68,24 @@ def test_an_id_spelled_in_capitals_is_kept_on_the_slower_path(world: Settings) -
         kept = ledger.claim_new(conn, CONSUMER, [_event(seen, 1), _event(loud, 2)])
         assert [e.source.offset for e in kept] == [2]
         assert loud.lower() in _markers(conn)
+
+
+def test_offset_rows_are_created_once_and_locked_against_a_second_writer(world: Settings) -> None:
+    topic = f"ledger-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(world.postgres_url) as conn:
+        assert ledger.lock_offsets(conn, CONSUMER, [(topic, 1), (topic, 0)]) == {
+            (topic, 0): 0,
+            (topic, 1): 0,
+        }
+        records = [InboundRecord(topic, 1, 41, b"k", None), InboundRecord(topic, 1, 40, b"k", None)]
+        ledger.advance_offsets(conn, CONSUMER, records)
+        conn.commit()
+        assert ledger.lock_offsets(conn, CONSUMER, [(topic, 1)]) == {(topic, 1): 42}
+        # a zombie asking for the same row waits until this transaction ends
+        with psycopg.connect(world.postgres_url) as zombie:
+            zombie.execute("SET lock_timeout = '200ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                ledger.lock_offsets(zombie, CONSUMER, [(topic, 1)])
+            zombie.rollback()
+            conn.commit()
+            assert ledger.lock_offsets(zombie, CONSUMER, [(topic, 1)]) == {(topic, 1): 42}
