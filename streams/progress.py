@@ -99,8 +99,12 @@ class ProgressHandler:
             if event.source.partition >= 0:
                 partitions[pair] = event.source.partition
         changed_courses = {e.record["course_id"] for e in catalogs}
-        store.lock_courses(conn, {course for _, course in learning}, changed_courses)
-        if catalogs:
+        if not catalogs:  # the common batch: its own pairs only, all locks in one round trip
+            store.lock_courses_then_learners(
+                conn, {course for _, course in learning}, {learner for learner, _ in learning}
+            )
+        else:
+            store.lock_courses(conn, {course for _, course in learning}, changed_courses)
             store.save_versions(
                 conn,
                 [
@@ -115,7 +119,8 @@ class ProgressHandler:
         pairs = set(learning) | store.pairs_of_courses(conn, changed_courses)
         if not pairs:
             return []
-        lock_learners(conn, {learner for learner, _ in pairs})  # one sorted acquisition
+        if catalogs:
+            lock_learners(conn, {learner for learner, _ in pairs})  # one sorted acquisition
         seen: dict[tuple[str, int], int] = {}
         for event in events:
             if event.name != CATALOG:

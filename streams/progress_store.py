@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from learnstream.ids import epoch_ms, from_epoch_ms
 from streams.rules.catalog import CourseRules
 from streams.rules.timeline import Progress
+from streams.runtime.locks import learner_lock_key
 
 Pair = tuple[str, str]  # (learner_id, course_id)
 
@@ -33,6 +34,23 @@ def lock_courses(conn: psycopg.Connection, shared: set[str], exclusive: set[str]
         "ELSE pg_advisory_xact_lock_shared(k)::text END "
         "FROM (SELECT k, x FROM unnest(%s::bigint[], %s::bool[]) AS u(k, x) ORDER BY k) AS o",
         ([course_lock_key(c) for c in courses], [c in exclusive for c in courses]),
+    ).fetchall()
+
+
+def lock_courses_then_learners(
+    conn: psycopg.Connection, courses: set[str], learners: set[str]
+) -> None:
+    """An activity batch's locks, in one round trip: its courses shared (lock_courses), then
+    its learners (streams/runtime/locks.py), each in key order, the order every writer keeps."""
+    course_keys = sorted({course_lock_key(c) for c in courses})
+    learner_keys = sorted({learner_lock_key(learner) for learner in learners})
+    if not course_keys and not learner_keys:
+        return
+    conn.execute(
+        "SELECT CASE WHEN s THEN pg_advisory_xact_lock_shared(k)::text "
+        "ELSE pg_advisory_xact_lock(k)::text END FROM (SELECT k, s FROM "
+        "unnest(%s::bigint[], %s::bool[]) WITH ORDINALITY AS u(k, s, o) ORDER BY o) AS x",
+        (course_keys + learner_keys, [True] * len(course_keys) + [False] * len(learner_keys)),
     ).fetchall()
 
 

@@ -29,6 +29,10 @@ log = get_logger(__name__)
 RECENT_IDS = 50_000  # per processor: about 7 MB
 
 
+class _IsolateBatch(Exception):
+    """A handler failed in a batch applied without savepoints: redo it with them."""
+
+
 class InjectedHandlerBug(RuntimeError):
     """Raised only when `chaos_handler_bug_key_prefix` is set: the reliability suite's stand-in
     for a rule with a bug, so the dead-letter path is exercised in a real worker."""
@@ -93,6 +97,7 @@ class BatchProcessor:
         # not remembered (older, or claimed by another member) is still caught there.
         self._recent: dict[str, None] = {}
         self._claimed: list[str] = []  # this attempt's kept markers, remembered on commit
+        self._isolating = False  # apply in savepoints (a handler failed in this batch)
 
     def process(self, records: list[InboundRecord]) -> BatchStats:
         began = time.perf_counter()
@@ -123,6 +128,15 @@ class BatchProcessor:
         try:
             with stage("postgres"), self._kept.transaction() as conn, stage("runtime"):
                 self._apply_batch(conn, records, stats)  # BEGIN and COMMIT count as postgres
+        except _IsolateBatch:
+            self._claimed = []
+            self._rolled_back()
+            self._isolating = True  # at once, no backoff: nothing is wrong but the handler
+            try:
+                self._process_once(records, stats)
+            finally:
+                self._isolating = False
+            return
         except BaseException:
             self._claimed = []
             self._rolled_back()
@@ -223,12 +237,23 @@ class BatchProcessor:
     def _apply_isolated(
         self, conn: psycopg.Connection, events: list[Event]
     ) -> tuple[list[Outbound], list[tuple[Event, Exception]]]:
-        """Apply inside savepoints; a handler bug costs only the events that hit it. A failing
-        set of keys is halved until the failing keys stand alone, so k bad keys among n cost
-        about 2·k·log2(n) re-applies instead of n."""
+        """Apply; after a handler failure, inside savepoints, so a bug costs only the events
+        that hit it. A failing set of keys is halved until the failing keys stand alone, so k
+        bad keys among n cost about 2·k·log2(n) re-applies instead of n."""
         by_key: dict[str, list[Event]] = defaultdict(list)
         for event in events:
             by_key[event.key].append(event)
+        if not self._isolating:
+            # Handler bugs are rare, and a savepoint is two round trips (a tenth of a small
+            # live batch's time): apply without one, and on a handler failure roll the whole
+            # transaction back and apply the batch again in savepoints.
+            try:
+                grouped = [event for group in by_key.values() for event in group]
+                return self._apply_and_stage(conn, grouped), []
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                raise _IsolateBatch from exc
         derived: list[Outbound] = []
         failed: list[tuple[Event, Exception]] = []
         pending = [list(by_key.values())]
