@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
-from sqlalchemy import Date, Float, Index, Integer, String, Table, func
+from sqlalchemy import Date, Float, Index, Integer, SmallInteger, String, Table, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sinks.tables import Base
@@ -61,6 +61,11 @@ class CourseDailyEnrolments(Base):
     __tablename__ = "course_daily_enrolments"
     course_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    # One row per input partition: members applying different partitions never increment the
+    # same row (they waited for each other's commits); readers sum them (migration 0010).
+    source_partition: Mapped[int] = mapped_column(
+        SmallInteger, primary_key=True, server_default="-1"
+    )
     enrolments: Mapped[int] = mapped_column(Integer)
     # popularity reads one window for all courses: by day, not by course
     __table_args__ = (Index("ix_course_daily_enrolments_day", "day"),)

@@ -201,6 +201,21 @@ class LearnerCourseProgress(Base):
     completed_at: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # The due sweep's timer: the pair's next undecided threshold (at-risk, then overdue), NULL
+    # once both are decided (streams/due_sweep.py, migration 0009).
+    next_due_check_at: Mapped[datetime | None]
+    __table_args__ = (
+        Index(
+            "ix_learner_course_progress_next_due_check",
+            "next_due_check_at",
+            postgresql_where="next_due_check_at IS NOT NULL",
+        ),
+        Index(
+            "ix_learner_course_progress_due_open",
+            "due_at",
+            postgresql_where="status IN ('in_progress', 'not_started') AND active",
+        ),
+    )
 
 
 class Completion(Base):

@@ -29,21 +29,19 @@ LEFT JOIN pair_state s ON s.learner_id = p.learner_id AND s.course_id = p.course
 WHERE (%(mine)s::smallint[] IS NULL OR s.lane_partition IS NULL
        OR s.lane_partition = ANY(%(mine)s::smallint[]))
 """
+# Pairs still learning whose due date passed (a partial index holds exactly those rows).
 STATUS_REFRESH = f"""
 SELECT p.learner_id, p.course_id FROM learner_course_progress p {OWNED}
 AND p.status IN ('in_progress', 'not_started') AND p.active AND p.due_at < %(wm)s
-ORDER BY p.learner_id, p.course_id LIMIT %(limit)s
+ORDER BY p.due_at, p.learner_id, p.course_id LIMIT %(limit)s
 """
+# Pairs whose next undecided threshold has passed: the timer column the progress stage arms
+# when a due date is set or changes, and the sweep moves on when it decides (a partial index
+# holds the armed rows only, so a sweep reads what is owed, not every pair ever enrolled).
 CANDIDATES = f"""
 SELECT p.learner_id, p.course_id FROM learner_course_progress p {OWNED}
-AND p.due_at IS NOT NULL AND (
-    (p.due_at <= %(decided)s AND NOT EXISTS (
-        SELECT 1 FROM due_alerts a WHERE a.learner_id = p.learner_id
-        AND a.course_id = p.course_id AND a.kind = 'overdue' AND a.due_at = p.due_at))
- OR (p.due_at - interval '7 days' <= %(decided)s AND NOT EXISTS (
-        SELECT 1 FROM due_alerts a WHERE a.learner_id = p.learner_id
-        AND a.course_id = p.course_id AND a.kind = 'at_risk' AND a.due_at = p.due_at)))
-ORDER BY p.learner_id, p.course_id LIMIT %(limit)s
+AND p.next_due_check_at <= %(decided)s
+ORDER BY p.next_due_check_at, p.learner_id, p.course_id LIMIT %(limit)s
 """
 
 
@@ -104,9 +102,12 @@ def sweep_due(
     statuses = [pair for pair in statuses if pair[0] in free]
     # Read under the locks, through the lane's cache, which re-reads whatever someone else
     # wrote since (streams/pair_cache.py): the decision sees the pair's current facts.
-    states = lane.pairs.states(conn, {pair for pair in decisions if pair[0] in free})
-    owed_alerts = _decisions(states, store.load_versions(conn, {c for _, c in states}), watermark)
+    decided = [pair for pair in decisions if pair[0] in free]
+    states = lane.pairs.states(conn, set(decided))
+    versions = store.load_versions(conn, {c for _, c in states})
+    owed_alerts, dues = _decisions(states, versions, watermark)
     raised = _decide(conn, [(pair, kind, due, owed) for pair, kind, due, owed, *_ in owed_alerts])
+    _rearm(conn, {pair: _next_check(dues.get(pair), watermark) for pair in decided})
     out = [
         _alert(pair, tenant, kind, due, threshold, then)
         for pair, kind, due, _, threshold, then, tenant in owed_alerts
@@ -123,13 +124,14 @@ Decision = tuple[store.Pair, str, int, bool, int, Progress, str]
 
 def _decisions(
     states: dict[store.Pair, dict[str, Any]], versions: dict[str, list[Any]], watermark: int
-) -> list[Decision]:
+) -> tuple[list[Decision], dict[store.Pair, int | None]]:
     """Per pair and threshold passed: (pair, kind, due, owed, threshold, progress then,
-    tenant), decided from what had happened by the threshold."""
+    tenant), decided from what had happened by the threshold; and each pair's due date."""
     decided: list[Decision] = []
+    dues: dict[store.Pair, int | None] = {}
     for pair in sorted(states):
         state, course_versions = states[pair], versions.get(pair[1], [])
-        due = progress_as_of(timeline_of(state, course_versions), watermark).due_at
+        due = dues[pair] = progress_as_of(timeline_of(state, course_versions), watermark).due_at
         if due is None:
             continue
         for kind, threshold in (("overdue", due), ("at_risk", due - AT_RISK_WINDOW_MS)):
@@ -141,7 +143,36 @@ def _decisions(
             if kind == "at_risk":
                 owed = owed and progress_then.percent < AT_RISK_PERCENT
             decided.append((pair, kind, due, owed, threshold, progress_then, state["tenant_id"]))
-    return decided
+    return decided, dues
+
+
+def _next_check(due: int | None, watermark: int) -> int | None:
+    """The pair's first threshold not yet decidable at `watermark` (at-risk, then overdue);
+    None when both were decided now, or the pair has no due date (or no state) any more."""
+    if due is None:
+        return None
+    for threshold in (due - AT_RISK_WINDOW_MS, due):
+        if threshold + ALLOWED_LATENESS_MS > watermark:
+            return threshold
+    return None
+
+
+def _rearm(conn: psycopg.Connection, checks: dict[store.Pair, int | None]) -> None:
+    """Move the decided pairs' timers on, in one statement (the learners' locks are held)."""
+    if not checks:
+        return
+    pairs = sorted(checks)
+    times = [checks[pair] for pair in pairs]
+    conn.execute(
+        "UPDATE learner_course_progress p SET next_due_check_at = u.n "
+        "FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS u(l, c, n) "
+        "WHERE p.learner_id = u.l AND p.course_id = u.c",
+        (
+            [learner for learner, _ in pairs],
+            [course for _, course in pairs],
+            [None if t is None else ids.from_epoch_ms(t) for t in times],
+        ),
+    )
 
 
 def _mark_overdue(conn: psycopg.Connection, pairs: list[store.Pair], watermark: int) -> set[str]:

@@ -51,7 +51,7 @@ def record_events(conn: psycopg.Connection, events: Iterable[Event]) -> BatchAct
     applies each event once per consumer (processed_events and offsets commit in this same
     transaction)."""
     daily: Counter[tuple[str, int]] = Counter()
-    enrolments: Counter[tuple[str, int]] = Counter()
+    enrolments: Counter[tuple[str, int, int]] = Counter()  # (course, day, input partition)
     learners: dict[str, tuple[str, int | None]] = {}
     grades: list[dict[str, Any]] = []
     batch = BatchActivity(daily=daily)
@@ -64,7 +64,7 @@ def record_events(conn: psycopg.Connection, events: Iterable[Event]) -> BatchAct
             last = t if last is None else max(last, t)
         learners[learner] = (event.tenant_id, last)
         if event.name == ENROLLED:
-            enrolments[(r["course_id"], rules.day_of(t))] += 1
+            enrolments[(r["course_id"], rules.day_of(t), event.source.partition)] += 1
         elif event.name in (GRADED, CORRECTED):
             fact = GradeFact(
                 event.event_id,
@@ -118,11 +118,12 @@ def record_events(conn: psycopg.Connection, events: Iterable[Event]) -> BatchAct
     )
     _upsert(
         conn,
-        "INSERT INTO course_daily_enrolments (course_id, day, enrolments) "
-        "SELECT c, date '1970-01-01' + d, n FROM jsonb_to_recordset(%s::jsonb) "
-        "AS u(c text, d int, n int) ON CONFLICT (course_id, day) DO UPDATE SET "
+        "INSERT INTO course_daily_enrolments (course_id, day, source_partition, enrolments) "
+        "SELECT c, date '1970-01-01' + d, p, n FROM jsonb_to_recordset(%s::jsonb) "
+        "AS u(c text, d int, p smallint, n int) "
+        "ON CONFLICT (course_id, day, source_partition) DO UPDATE SET "
         "enrolments = course_daily_enrolments.enrolments + EXCLUDED.enrolments",
-        [{"c": k[0], "d": k[1], "n": n} for k, n in sorted(enrolments.items())],
+        [{"c": k[0], "d": k[1], "p": k[2], "n": n} for k, n in sorted(enrolments.items())],
     )
     _upsert(
         conn,
@@ -261,8 +262,8 @@ def compute_popularity(conn: psycopg.Connection, as_of: int) -> dict[str, Course
     first_day = last_day - rules.LONG_WINDOW_DAYS + 1
     daily: dict[str, dict[int, int]] = {}
     for course, day, n in conn.execute(
-        "SELECT course_id, day, enrolments FROM course_daily_enrolments "
-        "WHERE day BETWEEN %s AND %s",
+        "SELECT course_id, day, sum(enrolments)::int FROM course_daily_enrolments "
+        "WHERE day BETWEEN %s AND %s GROUP BY course_id, day",
         (day_date(first_day), day_date(last_day)),
     ):
         daily.setdefault(course, {})[(day - _EPOCH_DAY).days] = n

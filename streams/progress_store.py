@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from learnstream.clock import AT_RISK_WINDOW_MS
 from learnstream.ids import epoch_ms, from_epoch_ms
 from streams.rules.catalog import CourseRules
 from streams.rules.timeline import Progress
@@ -235,18 +236,23 @@ def save_progress(conn: psycopg.Connection, rows: list[tuple[Pair, str, Progress
     conn.execute(
         "INSERT INTO learner_course_progress (learner_id, course_id, tenant_id, status, "
         "required_done, required_total, percent, time_spent_seconds, best_scores, "
-        "last_activity_at, enrolled_at, due_at, completed_at, active) "
+        "last_activity_at, enrolled_at, due_at, completed_at, active, next_due_check_at) "
         "SELECT l, c, t, status, done, total, pct, spent, best, "
-        f"{_ts('last')}, {_ts('enrolled')}, {_ts('due')}, {_ts('completed')}, active "
-        "FROM jsonb_to_recordset(%s::jsonb) AS u(l text, c text, t text, status text, "
-        "done int, total int, pct double precision, spent double precision, best jsonb, "
-        "last bigint, enrolled bigint, due bigint, completed bigint, active bool) "
+        f"{_ts('last')}, {_ts('enrolled')}, {_ts('due')}, {_ts('completed')}, active, "
+        f"{_ts('chk')} FROM jsonb_to_recordset(%s::jsonb) AS u(l text, c text, t text, "
+        "status text, done int, total int, pct double precision, spent double precision, "
+        "best jsonb, last bigint, enrolled bigint, due bigint, completed bigint, active bool, "
+        "chk bigint) "
         "ON CONFLICT (learner_id, course_id) DO UPDATE SET status = EXCLUDED.status, "
         "required_done = EXCLUDED.required_done, required_total = EXCLUDED.required_total, "
         "percent = EXCLUDED.percent, time_spent_seconds = EXCLUDED.time_spent_seconds, "
         "best_scores = EXCLUDED.best_scores, last_activity_at = EXCLUDED.last_activity_at, "
         "enrolled_at = EXCLUDED.enrolled_at, due_at = EXCLUDED.due_at, "
-        "completed_at = EXCLUDED.completed_at, active = EXCLUDED.active, updated_at = now()",
+        "completed_at = EXCLUDED.completed_at, active = EXCLUDED.active, updated_at = now(), "
+        # A new due date arms the due sweep's timer again (its decisions are per due date).
+        "next_due_check_at = CASE WHEN EXCLUDED.due_at IS DISTINCT FROM "
+        "learner_course_progress.due_at THEN EXCLUDED.next_due_check_at "
+        "ELSE learner_course_progress.next_due_check_at END",
         (
             _rows(
                 {
@@ -262,6 +268,7 @@ def save_progress(conn: psycopg.Connection, rows: list[tuple[Pair, str, Progress
                     "last": p.last_activity_at,
                     "enrolled": p.enrolled_at,
                     "due": p.due_at,
+                    "chk": None if p.due_at is None else p.due_at - AT_RISK_WINDOW_MS,
                     "completed": p.completed_at,
                     "active": p.active,
                 }

@@ -131,3 +131,43 @@ def test_a_pair_without_a_lane_partition_is_every_lanes(conn: psycopg.Connection
     conn.execute("UPDATE pair_state SET lane_partition = NULL WHERE learner_id = 'cid'")
     conn.commit()
     assert sweep(conn, first, [0]) == {("cid", "overdue"), ("cid", "at_risk")}
+
+
+def _timer(conn: psycopg.Connection, learner: str) -> datetime | None:
+    row = conn.execute(
+        "SELECT next_due_check_at FROM learner_course_progress WHERE learner_id = %s", (learner,)
+    ).fetchone()
+    assert row is not None
+    value: datetime | None = row[0]
+    return value
+
+
+def test_a_pairs_timer_moves_on_with_its_decisions_and_rearms_on_a_new_due_date(
+    conn: psycopg.Connection,
+) -> None:
+    """The sweep reads only armed pairs (next_due_check_at): at-risk first, then overdue, then
+    nothing; a new due date arms the pair again, and its decisions are made for that date."""
+    first = lane()
+    apply(conn, first, [catalog(), enrolment("dee", 0)])
+    assert _timer(conn, "dee") == T0 + 10 * DAY - 7 * DAY  # armed at the at-risk threshold
+    # the clock passes the at-risk threshold (plus the allowed lateness), not the due date
+    apply(conn, first, [event(f"{L}enrollment.created.v1", T0 + 6 * DAY, 0,
+                              enrollment_id="e-zed", learner_id="zed", course_id="ops-101",
+                              due_at=None)])  # fmt: skip
+    apply(conn, first, [late_activity("zed-1", 1)])
+    clock = first.clock(conn)
+    assert clock is not None and clock < int((T0 + 10 * DAY).timestamp() * 1000)
+    assert sweep(conn, first, [0, 1]) == {("dee", "at_risk")}
+    assert _timer(conn, "dee") == T0 + 10 * DAY  # the overdue threshold is next
+    assert sweep(conn, first, [0, 1]) == set()  # nothing read again, nothing raised again
+
+    apply(conn, first, [late_activity("zed-0", 0)])  # the clock passes the due date
+    assert sweep(conn, first, [0, 1]) == {("dee", "overdue")}
+    assert _timer(conn, "dee") is None  # both decided: the pair leaves the sweep's index
+
+    later = T0 + 40 * DAY
+    moved = event(f"{L}enrollment.created.v1", T0 + DAY, 0, enrollment_id="e-dee",
+                  learner_id="dee", course_id="ops-101", due_at=later)  # fmt: skip
+    apply(conn, first, [moved])
+    due = _timer(conn, "dee")
+    assert due is not None and due == later - 7 * DAY  # armed again, for the new date
