@@ -31,6 +31,11 @@ from streams.runtime.stages import connect as timed_connect
 
 log = get_logger(__name__)
 AGENT_BATCH_SIZE = 1000
+# The workers' statements look rows up by key in tables their own batches keep rewriting: the
+# planner, costing random reads at 4x sequential (disk-era default) and often on statistics
+# older than the last thousands of writes, chose sequential scans for 30-learner lookups (2 ms
+# instead of 0.1-0.5 under live load). The working set is in memory; reads cost about the same.
+SESSION_OPTIONS = "-c random_page_cost=1.1"
 
 
 def broker_urls(settings: Settings) -> list[str]:
@@ -92,7 +97,9 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
         # Faust's 60 s default stalls a killed worker's partitions for a minute before the
         # group moves them; a processing batch runs off the loop, so heartbeats keep flowing.
         broker_session_timeout=settings.worker_session_timeout_s,
-        broker_heartbeat_interval=settings.worker_session_timeout_s / 3,
+        # A joining member waits up to one heartbeat interval for the others to learn of the
+        # rebalance; at a third of the session timeout that was 3.3 s of every start and scale.
+        broker_heartbeat_interval=min(1.0, settings.worker_session_timeout_s / 3),
         web_bind="127.0.0.1",
         web_port=settings.worker_web_port,
         web_host="127.0.0.1",
@@ -100,7 +107,7 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
     serde = build_serde(settings)
 
     def connect() -> psycopg.Connection:
-        return timed_connect(settings.postgres_url, autocommit=False, connect_timeout=5)
+        return worker_connection(settings)
 
     relay = OutboxRelay(settings, connect)
     consumers_by_topic: dict[str, list[str]] = {}
@@ -168,6 +175,13 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
     app.on_partitions_assigned.connect(seek_to_stored_offsets)  # type: ignore[arg-type]
     _register_pages(app, processors)
     return app
+
+
+def worker_connection(settings: Settings) -> psycopg.Connection:
+    """A Postgres session of the worker's: timed by stage, planner options of its workload."""
+    return timed_connect(
+        settings.postgres_url, autocommit=False, connect_timeout=5, options=SESSION_OPTIONS
+    )
 
 
 def _deliverer(connect: Any) -> Any:

@@ -42,6 +42,9 @@ from streams.runtime.stages import charge, profile_this_thread, stage
 
 log = get_logger(__name__)
 PUNCTUATE_EVERY_S = 2.0
+# A member learns that its group rebalances from a heartbeat answer: a member joining waits up
+# to one interval for the others to rejoin (at a third of the session timeout, 3.3 s).
+HEARTBEAT_MS = 1000
 
 
 class FastLane:
@@ -80,7 +83,7 @@ class FastLane:
             "enable.auto.commit": False,  # Postgres holds the applied offsets
             "auto.offset.reset": "earliest",
             "session.timeout.ms": timeout_ms,
-            "heartbeat.interval.ms": max(1000, timeout_ms // 3),
+            "heartbeat.interval.ms": HEARTBEAT_MS,
             # A batch is processed between two polls; allow a slow Postgres plenty of time.
             "max.poll.interval.ms": 600_000,
             # The broker gathers records for up to fetch.wait.max.ms (fetch.min.bytes is out of

@@ -43,6 +43,7 @@ from learnstream.simulate.model import LESSON_COMPLETED, SimEvent
 log = get_logger(__name__)
 GOAL_MS = 250.0
 TOPIC = "learning.activity"
+WARM_UP_TOPIC = "bench.warm-up"
 Target = tuple[str, str, str, str | None, str]  # tenant, learner, course, module, lesson
 
 
@@ -120,6 +121,7 @@ def _produce(
 
     prepared, last_ms = _prepare(settings, targets, rate, seconds, event_epoch)
     producer, _ = build_producer(settings, delivery_timeout_s=30)
+    _warm_up(settings, producer)
     topic = settings.topic(TOPIC)
     began = time.monotonic()
     due, n = began, 0
@@ -149,6 +151,31 @@ def _produce(
     elapsed = time.monotonic() - began
     producer.flush(35)
     return n, elapsed, last_ms
+
+
+def _warm_up(settings: Settings, producer: Any) -> None:
+    """A new idempotent producer holds its first records until the broker has given it a
+    producer id: 0.5-1 s on this machine, which the first events of the phase would carry as
+    latency (a client's start-up, not the pipeline's; a publishing app keeps its producer).
+    One record to a topic of the world's own, delivered before the clock starts, makes the
+    producer ready. The topic goes with the world (its prefix)."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    from learnstream.kafka_admin import admin_client
+
+    topic = settings.topic(WARM_UP_TOPIC)
+    new = NewTopic(topic, num_partitions=1, replication_factor=settings.kafka_replication_factor)
+    admin = admin_client(settings)  # kept until the futures are done: they die with it
+    for future in admin.create_topics([new], operation_timeout=30).values():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # made by an earlier phase
+                raise
+    producer.produce(topic, value=b"warm-up")
+    if producer.flush(30):
+        raise TimeoutError(f"the latency producer could not deliver to {topic}")
 
 
 def _applied_at(settings: Settings, consumer: str, ids: list[str]) -> dict[str, float]:
