@@ -3,12 +3,12 @@ computing features and course popularity back out of it with the pure rules."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
+import orjson
 import psycopg
 
 from learnstream import ids
@@ -141,7 +141,7 @@ def record_events(conn: psycopg.Connection, events: Iterable[Event]) -> BatchAct
 def _upsert(conn: psycopg.Connection, sql: str, rows: list[dict[str, Any]]) -> list[Any]:
     if not rows:
         return []
-    cur = conn.execute(sql, (json.dumps(rows, separators=(",", ":")),))
+    cur = conn.execute(sql, (orjson.dumps(rows).decode(),))
     return cur.fetchall() if cur.description else []
 
 

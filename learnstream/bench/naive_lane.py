@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 
 from learnstream.bench.baselines import SETTINGS_ENV
@@ -67,7 +68,7 @@ class NaiveCounters:
             conn.execute(
                 f"INSERT INTO {TABLE} (key, state) SELECT key, value FROM jsonb_each(%s::jsonb) "
                 "ON CONFLICT (key) DO UPDATE SET state = EXCLUDED.state",
-                (json.dumps(touched),),
+                (orjson.dumps(touched).decode(),),
             )
         self.pending.update(touched)
         return []

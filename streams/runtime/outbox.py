@@ -9,10 +9,10 @@ of one key are never reordered by two relays racing.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 
+import orjson
 import psycopg
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
@@ -46,7 +46,7 @@ def add_to_outbox(
                 settings.topic(event.topic),
                 event.key.encode(),
                 serde.encode(event.event_name, event.record),
-                json.dumps(headers),
+                orjson.dumps(headers).decode(),
             )
         )
     with conn.cursor() as cur:

@@ -67,10 +67,12 @@ class Event:
     name: str
     record: dict[str, Any]
     source: InboundRecord
+    # An attribute, not a property: the runtime reads it at every step (the processor's
+    # memory of recent ids, the markers, dead letters); as a property it was 7% of (h).
+    event_id: str = field(init=False)
 
-    @property
-    def event_id(self) -> str:
-        return str(self.record["envelope"]["event_id"])
+    def __post_init__(self) -> None:
+        self.event_id = str(self.record["envelope"]["event_id"])
 
     @property
     def occurred_at(self) -> datetime | int:
