@@ -51,7 +51,9 @@ class LaneSpec(_Strict):
     inputs: list[str]
     agents: list[str]
     fused: list[str] = []
-    waits_for: list[str] = []  # tables applied up to their end before each batch
+    # Tables applied up to their end before each batch, each by the lane agent that reads it
+    # on Faust (its owner): a stream-table join that never runs ahead of its table.
+    waits_for: list[str] = []
 
     @property
     def entry(self) -> str:
@@ -77,6 +79,11 @@ class Topology(_Strict):
 
     def lane_of(self, agent: str) -> LaneSpec | None:
         return next((lane for lane in self.lanes.values() if agent in lane.agents), None)
+
+    def table_owner(self, lane: LaneSpec, topic: str) -> str | None:
+        """The lane's agent that applies `topic` on Faust (None: no agent of the lane does)."""
+        return next((a for a in lane.agents if a in self.agents and topic in
+                     self.faust_inputs(a)), None)  # fmt: skip
 
     def faust_inputs(self, agent: str) -> list[str]:
         """The agent's inputs and tables that Faust consumes: not its lane's, not fused ones."""
@@ -199,9 +206,9 @@ def _lane_problems(topology: Topology) -> list[str]:
         if len(keys) > 1 or len(counts) > 1:
             problems.append(f"lane {lane_name}: inputs are not co-partitioned")
         problems += [
-            f"lane {lane_name}: {t} in waits_for is not a table of {lane.entry}"
+            f"lane {lane_name}: {t} in waits_for is read on Faust by none of its agents"
             for t in lane.waits_for
-            if lane.entry in topology.agents and t not in topology.agents[lane.entry].tables
+            if topology.table_owner(lane, t) is None
         ]
         problems += [
             f"lane {lane_name}: fused topic {t} is not an output of one of its agents"

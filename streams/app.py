@@ -97,9 +97,7 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
         # Faust's 60 s default stalls a killed worker's partitions for a minute before the
         # group moves them; a processing batch runs off the loop, so heartbeats keep flowing.
         broker_session_timeout=settings.worker_session_timeout_s,
-        # A joining member waits up to one heartbeat interval for the others to learn of the
-        # rebalance; at a third of the session timeout that was 3.3 s of every start and scale.
-        broker_heartbeat_interval=min(1.0, settings.worker_session_timeout_s / 3),
+        broker_heartbeat_interval=settings.worker_session_timeout_s / 3,
         web_bind="127.0.0.1",
         web_port=settings.worker_web_port,
         web_host="127.0.0.1",
@@ -131,11 +129,13 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
         )
 
     processors: list[BatchProcessor] = []
+    consumer_of: dict[str, str] = {}  # agent -> its consumer name (offsets, markers)
     for name in agents:
         topics = [settings.topic(t) for t in topology.faust_inputs(name)]
         if not topics:
             continue  # everything it reads arrives through a lane
         processor = processor_of(name)
+        consumer_of[name] = processor.handler.consumer
         for topic in topics:
             consumers_by_topic.setdefault(topic, []).append(processor.handler.consumer)
         _attach_agent(app, name, topics, processor, settings)
@@ -145,7 +145,14 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
             member = processor_of(lane.entry)
             topics = [settings.topic(t) for t in lane.inputs]
             tables = {settings.topic(t): topology.partitions(t) for t in lane.waits_for}
-            lane_service = FastLane(settings, lane_name, topics, [member], connect, tables)
+            owners = {
+                settings.topic(t): consumer_of[owner]
+                for t in lane.waits_for
+                if (owner := topology.table_owner(lane, t)) in consumer_of
+            }
+            lane_service = FastLane(
+                settings, lane_name, topics, [member], connect, tables, table_owners=owners
+            )
             app.add_dependency(LaneService(lane_service))
             processors.append(member)
 

@@ -43,7 +43,9 @@ from streams.runtime.stages import charge, profile_this_thread, stage
 log = get_logger(__name__)
 PUNCTUATE_EVERY_S = 2.0
 # A member learns that its group rebalances from a heartbeat answer: a member joining waits up
-# to one interval for the others to rejoin (at a third of the session timeout, 3.3 s).
+# to one interval for the others to rejoin (at a third of the session timeout, 3.3 s). Faust's
+# agents keep the longer interval: a rebalance that reaches them mid-batch can wait on their
+# unacked messages (faust-streaming #133), and noticed sooner it more often does.
 HEARTBEAT_MS = 1000
 
 
@@ -56,6 +58,8 @@ class FastLane:
         processors: list[BatchProcessor],
         connect: Callable[[], psycopg.Connection],
         waits_for: dict[str, int] | None = None,
+        *,
+        table_owners: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
@@ -66,6 +70,9 @@ class FastLane:
         # their end before each batch, so whatever a client published before the batch's
         # records is known when they are applied (a stream-table join that never runs ahead).
         self.waits_for = waits_for or {}
+        # The consumer that applies each table (the catalog: progress; the org chart:
+        # notifications, which routes what the lane's batches cause); default the lane's own.
+        self.table_owners = table_owners or {}
         self._table_offsets = EndOffsets(settings)  # its own connection (see EndOffsets)
         self._tables_applied: dict[tuple[str, int], int] | None = None  # last verified ends
         self._kept = KeptConnection(connect)
@@ -160,10 +167,9 @@ class FastLane:
         ends = self._table_ends()
         if ends == self._tables_applied:
             return  # nothing published to the tables since they were last seen applied
-        owner = self.processors[0].handler.consumer
         next_log = time.monotonic()
         while self._stop is None or not self._stop.is_set():
-            if self._applied_up_to(owner, ends):
+            if self._applied_up_to(ends):
                 self._tables_applied = ends
                 return
             if time.monotonic() >= next_log:  # visible when a table's owner is stuck
@@ -182,11 +188,16 @@ class FastLane:
                 return self._table_offsets.of(list(self.waits_for), self.waits_for)
         raise AssertionError("unreachable: Retrying re-raises")
 
-    def _applied_up_to(self, owner: str, ends: dict[tuple[str, int], int]) -> bool:
+    def _applied_up_to(self, ends: dict[tuple[str, int], int]) -> bool:
         """False while Postgres is away: a transient fault waits, it never stops the lane."""
+        entry = self.processors[0].handler.consumer
+        by_owner: dict[str, dict[tuple[str, int], int]] = {}
+        for (topic, partition), end in ends.items():
+            owner = self.table_owners.get(topic, entry)
+            by_owner.setdefault(owner, {})[(topic, partition)] = end
         try:
             with self._kept.transaction() as conn:
-                return ledger.applied_up_to(conn, owner, ends)
+                return all(ledger.applied_up_to(conn, o, e) for o, e in by_owner.items())
         except Exception as exc:
             if not is_transient(exc):
                 raise

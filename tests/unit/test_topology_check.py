@@ -63,6 +63,10 @@ def test_committed_topology_is_clean() -> None:
             ),
             "carried by more than one topic",
         ),
+        (
+            lambda t: t["lanes"]["learner"]["waits_for"].append("learner.profile"),
+            "lane learner: learner.profile in waits_for is read on Faust by none of its agents",
+        ),
     ],
 )
 def test_each_mistake_is_reported(mutate: Any, expected: str) -> None:
@@ -103,3 +107,13 @@ def test_committed_topic_docs_are_up_to_date(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.chdir(Path(__file__).resolve().parents[2])
     result = CliRunner().invoke(app, ["docs", "--check"])
     assert result.exit_code == 0, result.output
+
+
+def test_each_table_a_lane_waits_for_has_the_agent_that_applies_it_as_owner() -> None:
+    topology = Topology.model_validate(BASE)
+    lane = topology.lanes["learner"]
+    # The catalog is applied by progress (a table of it); the org chart by notifications,
+    # which routes the causes the lane's batches create (hr_sync reads it too, off the lane).
+    assert topology.table_owner(lane, "catalog.course") == "progress"
+    assert topology.table_owner(lane, "org.employment") == "notifications"
+    assert topology.table_owner(lane, "learning.activity") is None  # the lane's own input
