@@ -144,12 +144,15 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
         if lane.entry in agents:
             member = processor_of(lane.entry)
             topics = [settings.topic(t) for t in lane.inputs]
-            tables = {settings.topic(t): topology.partitions(t) for t in lane.waits_for}
-            owners = {
-                settings.topic(t): consumer_of[owner]
+            # A table waits only when its owner runs here (an agent can be disabled): the
+            # lane's own offsets never stand in for it, or the lane would wait for ever.
+            owned = {
+                t: consumer_of[owner]
                 for t in lane.waits_for
                 if (owner := topology.table_owner(lane, t)) in consumer_of
             }
+            tables = {settings.topic(t): topology.partitions(t) for t in owned}
+            owners = {settings.topic(t): consumer for t, consumer in owned.items()}
             lane_service = FastLane(
                 settings, lane_name, topics, [member], connect, tables, table_owners=owners
             )
