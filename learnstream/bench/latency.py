@@ -1,11 +1,12 @@
 """Publish → view latency at a paced rate, against a running, drained worker.
 
 Fresh lesson.completed events for lessons learners of the world really did (so each one updates
-a real progress row) are produced at `rate` events/s, evenly spaced. `sent_at` is time.time()
-just before the event is encoded and produced; the delivery report gives its partition and
-offset. An observer thread polls the progress consumer's `stream_offsets` rows of the activity
-topic (six rows, autocommit, every 10 ms): an event is visible once its partition's stored
-next offset is past its offset, and `visible_at` is the end of that poll (see observer.py).
+a real progress row) are produced at `rate` events/s, in 5 ms ticks. `sent_at` is time.time()
+just before the event is produced (all are encoded before the clock); the delivery report
+gives its partition and offset. An observer thread polls the progress consumer's
+`stream_offsets` rows of the activity topic (six rows, autocommit, every 10 ms): an event is
+visible once its partition's stored next offset is past its offset, and `visible_at` is the
+end of that poll (see observer.py).
 
 Why offsets and not `processed_events.processed_at`: processed_at is `now()`, the start of the
 worker's batch transaction, not its commit, so it understates latency by the transaction's
@@ -44,6 +45,7 @@ log = get_logger(__name__)
 GOAL_MS = 250.0
 TOPIC = "learning.activity"
 WARM_UP_TOPIC = "bench.warm-up"
+TICK_S = 0.005  # the generator's pacing step: an event leaves at most this much after its time
 Target = tuple[str, str, str, str | None, str]  # tenant, learner, course, module, lesson
 
 
@@ -114,9 +116,9 @@ def _produce(
     seconds: float,
     event_epoch: int,
 ) -> tuple[int, float, int]:
-    """Evenly spaced events (serving delivery reports while waiting); event time continues the
-    world's timeline at wall-clock speed. Returns (events produced, seconds taken, the last
-    event time)."""
+    """Events at `rate`, sent in 5 ms ticks (serving delivery reports between ticks); event
+    time continues the world's timeline at wall-clock speed. Returns (events produced, seconds
+    taken, the last event time)."""
     from learnstream.sdk.publisher import build_producer
 
     prepared, last_ms = _prepare(settings, targets, rate, seconds, event_epoch)
@@ -124,33 +126,32 @@ def _produce(
     _warm_up(settings, producer)
     topic = settings.topic(TOPIC)
     began = time.monotonic()
-    due, n = began, 0
-    for event_id, key, value, headers in prepared:
-        while (wait := due - time.monotonic()) > 0:
-            # librdkafka's poll timeout is whole milliseconds: a sub-millisecond wait became
-            # poll(0) in a loop, and the generator spun most of a core the worker needed
-            producer.poll(0)
-            time.sleep(min(wait, 0.005))
-        with observer.lock:
-            observer.sent[event_id] = time.time()
-        while True:
-            try:
-                producer.produce(
-                    topic,
-                    key=key,
-                    value=value,
-                    headers=headers,
-                    on_delivery=observer.on_delivery(event_id),
-                )
-                break
-            except BufferError:
-                producer.poll(0.01)
+    n = 0
+    while n < len(prepared):
+        # Every tick sends the events whose time has come, each stamped just before its own
+        # produce: a sleep per event (4,600 a second at half load) cost the generator 52 µs
+        # of CPU per event instead of 27, taken from the two cores the worker it measures has.
+        due = min(len(prepared), int((time.monotonic() - began) * rate) + 1)
+        for event_id, key, value, headers in prepared[n:due]:
+            with observer.lock:
+                observer.sent[event_id] = time.time()
+            _send(producer, topic, key, value, headers, observer.on_delivery(event_id))
+        n = max(n, due)
         producer.poll(0)
-        n += 1
-        due = began + n / rate
+        if n < len(prepared):
+            time.sleep(max(TICK_S, began + n / rate - time.monotonic()))
     elapsed = time.monotonic() - began
     producer.flush(35)
     return n, elapsed, last_ms
+
+
+def _send(producer: Any, topic: str, key: bytes, value: bytes, headers: Any, report: Any) -> None:
+    while True:
+        try:
+            producer.produce(topic, key=key, value=value, headers=headers, on_delivery=report)
+            return
+        except BufferError:  # the local queue is full: serve delivery reports, then retry
+            producer.poll(0.01)
 
 
 def _warm_up(settings: Settings, producer: Any) -> None:
