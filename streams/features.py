@@ -4,17 +4,13 @@ Postgres holds the state (sinks/feature_tables.py, via streams/features_store.py
 a materialized view of the features, recomputed from that state and overwritten whole before
 each commit (streams/redis_views.py), for the read API and the recommender.
 
-Redis layout (prefix `learnstream:` by default, configurable for tests):
-* `{prefix}features:{learner_id}`    HASH, one field per LearnerFeatures field (None = absent,
-                                      mastery = JSON object), TTL 30 days;
-* `{prefix}popularity`                ZSET course_id → enrolments in the last 30 days;
-* `{prefix}popularity:completions`   HASH course_id → completed pairs.
+The Redis layout and its writes are in streams/redis_layout.py.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -34,14 +30,20 @@ from streams.features_store import (
     read_watermark,
     record_events,
 )
-from streams.rules.features import LONG_WINDOW_DAYS, CoursePopularity, LearnerFeatures, day_of
+from streams.redis_layout import (  # noqa: F401 (the layout's names, as readers import them)
+    FEATURES_TTL_S,
+    encode_features,
+    features_key,
+    popularity_keys,
+    write_views,
+)
+from streams.rules.features import LONG_WINDOW_DAYS, LearnerFeatures, day_of
 from streams.runtime.errors import InvalidContent
 from streams.runtime.locks import lock_learners
 from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
 
 KEY_PREFIX = "learnstream:"
-FEATURES_TTL_S = 30 * 86_400
 REBUILD_CHUNK = 500
 
 KNOWN = ENGAGEMENT | {ENROLLED, CANCELLED}
@@ -89,11 +91,11 @@ class FeaturesHandler:
             return
         learners = sorted({e.record["learner_id"] for e in events})
         lock_learners(conn, learners)  # the progress stage writes these hashes too
-        write_redis(
+        write_views(
             self.redis,
             self.prefix,
-            compute_features(conn, learners, as_of, cache=self.cache),
-            compute_popularity(conn, as_of),
+            features=compute_features(conn, learners, as_of, cache=self.cache),
+            popularity=compute_popularity(conn, as_of),
         )
 
     def rebuild(self, conn: psycopg.Connection, as_of: int | None = None) -> int:
@@ -103,10 +105,10 @@ class FeaturesHandler:
             return 0
         learners = [r[0] for r in conn.execute("SELECT learner_id FROM learner_activity")]
         learners.sort()
-        write_redis(self.redis, self.prefix, [], compute_popularity(conn, clock))
+        write_views(self.redis, self.prefix, popularity=compute_popularity(conn, clock))
         for start in range(0, len(learners), REBUILD_CHUNK):
             chunk = learners[start : start + REBUILD_CHUNK]
-            write_redis(self.redis, self.prefix, compute_features(conn, chunk, clock), None)
+            write_views(self.redis, self.prefix, features=compute_features(conn, chunk, clock))
         return len(learners)
 
 
@@ -122,22 +124,6 @@ def build_handler(settings: Settings, key_prefix: str | None = None) -> Features
 
 
 # --- Redis: the cache ------------------------------------------------------------------------
-def features_key(prefix: str, learner_id: str) -> str:
-    return f"{prefix}features:{learner_id}"
-
-
-def popularity_keys(prefix: str) -> tuple[str, str]:
-    return f"{prefix}popularity", f"{prefix}popularity:completions"
-
-
-def encode_features(features: LearnerFeatures) -> dict[str | bytes, str | bytes | int | float]:
-    return {
-        name: json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
-        for name, value in vars(features).items()  # flat fields: no deep copy needed
-        if value is not None
-    }
-
-
 def decode_features(raw: Mapping[Any, Any]) -> LearnerFeatures | None:
     """None when the hash is missing or not in this layout (then the caller recomputes)."""
     data = {_text(k): _text(v) for k, v in raw.items()}
@@ -162,41 +148,6 @@ def decode_features(raw: Mapping[Any, Any]) -> LearnerFeatures | None:
         )
     except (KeyError, ValueError, TypeError, AttributeError):
         return None
-
-
-def write_redis(
-    client: redis.Redis,
-    prefix: str,
-    features: Sequence[LearnerFeatures],
-    popularity: Mapping[str, CoursePopularity] | None,
-) -> None:
-    """One MULTI/EXEC: readers never see a half-written hash or an emptied ranking."""
-    pipe = client.pipeline(transaction=True)
-    queue_features(pipe, prefix, features, popularity)
-    pipe.execute()
-
-
-def queue_features(
-    pipe: Any,
-    prefix: str,
-    features: Sequence[LearnerFeatures],
-    popularity: Mapping[str, CoursePopularity] | None,
-) -> None:
-    """Queue the writes on a MULTI pipeline. Fields that are None now are deleted, so one that
-    became None (e.g. every grade voided) does not linger; the hash is never emptied first."""
-    for f in features:
-        key = features_key(prefix, f.learner_id)
-        pipe.hset(key, mapping=encode_features(f))
-        absent = [name for name, value in vars(f).items() if value is None]
-        if absent:
-            pipe.hdel(key, *absent)
-        pipe.expire(key, FEATURES_TTL_S)
-    if popularity is not None:
-        ranking, completions = popularity_keys(prefix)
-        pipe.delete(ranking, completions)
-        if popularity:
-            pipe.zadd(ranking, {c: p.enrolments_30d for c, p in popularity.items()})
-            pipe.hset(completions, mapping={c: p.completions for c, p in popularity.items()})
 
 
 def _text(value: Any) -> str:

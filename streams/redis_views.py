@@ -24,8 +24,12 @@ import psycopg
 import redis
 
 from streams.activity_cache import ActivityCache
-from streams.features import queue_features
 from streams.features_store import compute_features, compute_popularity, read_watermark
+from streams.redis_layout import (  # noqa: F401 (dashboard_key: the read API's refill)
+    DASHBOARD_TTL_S,
+    dashboard_key,
+    write_views,
+)
 from streams.rules.features import PairStatus
 from streams.runtime.locks import lock_learners
 from streams.runtime.stages import stage
@@ -34,13 +38,6 @@ DASHBOARD_COLUMNS = (
     "course_id, tenant_id, status, required_done, required_total, percent, time_spent_seconds, "
     "best_scores, last_activity_at, enrolled_at, due_at, completed_at, active"
 )
-DASHBOARD_TTL_S = 7 * 86_400  # an idle learner's dashboard leaves memory; a read refills it
-
-
-def dashboard_key(prefix: str, learner_id: str) -> str:
-    return f"{prefix}dashboard:{learner_id}"
-
-
 DASHBOARD_JSON = ", ".join(f"'{c}', {c}" for c in DASHBOARD_COLUMNS.split(", "))
 
 
@@ -79,9 +76,10 @@ def refresh_learners(
     clock: int | None = None,
 ) -> None:
     """Rewrite the dashboards and feature hashes of `learners` (and the course popularity
-    ranking, when asked) from this transaction's state, in one MULTI/EXEC. A Redis error
-    propagates: the runtime retries the batch. `features=False` for writers that change no
-    feature (the due sweep moves a status to overdue; features count enrolled and completed).
+    ranking, when asked) from this transaction's state, in one atomic write
+    (streams/redis_layout.py). A Redis error propagates: the runtime retries the batch.
+    `features=False` for writers that change no feature (the due sweep moves a status to
+    overdue; features count enrolled and completed).
     `cache`: the lane's copies of its learners' features inputs (streams/activity_cache.py);
     `locked`: the caller holds the learners' locks already; `clock`: the features clock, when
     the caller read it in this transaction."""
@@ -93,15 +91,12 @@ def refresh_learners(
     dashboards, statuses = load_views(conn, wanted)
     if clock is None:
         clock = read_watermark(conn)
-    pipe = client.pipeline(transaction=True)
-    for learner, body in dashboards.items():
-        pipe.set(dashboard_key(prefix, learner), body, ex=DASHBOARD_TTL_S)
+    ranking, computed = None, []
     if clock is not None and features:  # no activity consumed yet: no feature hash to refresh
         ranking = compute_popularity(conn, clock) if popularity else None
         computed = compute_features(conn, wanted, clock, pairs=statuses, cache=cache)
-        queue_features(pipe, prefix, computed, ranking)
     with stage("redis"):
-        pipe.execute()
+        write_views(client, prefix, dashboards=dashboards, features=computed, popularity=ranking)
 
 
 def refill_dashboard(
