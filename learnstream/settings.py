@@ -83,6 +83,17 @@ class Settings(BaseSettings):
     worker_session_timeout_s: float = Field(
         10.0, ge=6, description="a dead worker's partitions move on after this (heartbeats 1/3)"
     )
+    # Markers de-duplicate client re-sends of an event id; kept for this window, then pruned
+    # (streams/runtime/retention.py), as Kafka Streams keeps de-duplication ids for a window.
+    dedup_retention_hours: float = Field(
+        168.0, gt=0, description="how long a re-sent event id is still recognised (hours)"
+    )
+    outbox_retention_hours: float = Field(
+        24.0, gt=0, description="how long relayed outbox rows are kept (hours; unsent: always)"
+    )
+    retention_interval_s: float = Field(
+        300.0, gt=0, description="how often a worker prunes markers and relayed outbox rows"
+    )
     chaos_handler_bug_key_prefix: str | None = Field(
         None,
         description="fault injection for tests/reliability: a handler raises for every event "

@@ -64,6 +64,10 @@ class ProcessedEvent(Base):
     consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
     event_id: Mapped[UUID] = mapped_column(primary_key=True)
     processed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Retention finds markers past the de-duplication window by time (migration 0011).
+    __table_args__ = (
+        Index("ix_processed_events_processed_at", "processed_at", postgresql_using="brin"),
+    )
 
 
 class Outbox(Base):
@@ -78,7 +82,10 @@ class Outbox(Base):
     headers: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     sent_at: Mapped[datetime | None]
-    __table_args__ = (Index("ix_outbox_unsent", "seq", postgresql_where="sent_at IS NULL"),)
+    __table_args__ = (
+        Index("ix_outbox_unsent", "seq", postgresql_where="sent_at IS NULL"),
+        Index("ix_outbox_created_at", "created_at", postgresql_using="brin"),  # retention
+    )
 
 
 # --- processor state ----------------------------------------------------------------------

@@ -11,6 +11,7 @@ import asyncio
 import importlib
 import os
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -23,6 +24,7 @@ from learnstream.settings import Settings
 from learnstream.topology import AgentSpec, Topology, load_topology
 from streams import metrics
 from streams.lane import FastLane, LaneService
+from streams.runtime import retention
 from streams.runtime.outbox import OutboxRelay
 from streams.runtime.processor import BatchProcessor, BatchStats, Handler
 from streams.runtime.records import InboundRecord
@@ -168,6 +170,21 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
             return
         if sent:
             metrics.OUTBOX_SENT.inc(sent)
+
+    @app.timer(settings.retention_interval_s)
+    async def prune_bookkeeping() -> None:
+        markers_before, outbox_before = retention.cutoffs(
+            datetime.now(UTC), settings.dedup_retention_hours, settings.outbox_retention_hours
+        )
+        try:
+            pruned = await asyncio.to_thread(
+                retention.prune, connect, markers_before=markers_before, outbox_before=outbox_before
+            )
+        except Exception as exc:  # the rows stay; the next tick tries again
+            log.warning("retention.failed", error=repr(exc))
+            return
+        if pruned is not None and (pruned.markers or pruned.outbox_rows):
+            log.info("retention.pruned", markers=pruned.markers, outbox_rows=pruned.outbox_rows)
 
     deliverer = _deliverer(connect)
     if deliverer is not None:
