@@ -25,7 +25,7 @@ from learnstream.topology import AgentSpec, Topology, load_topology
 from streams import metrics
 from streams.lane import FastLane, LaneService
 from streams.runtime import retention
-from streams.runtime.outbox import OutboxRelay
+from streams.runtime.outbox import OutboxRelay, prepare_session
 from streams.runtime.processor import BatchProcessor, BatchStats, Handler
 from streams.runtime.records import InboundRecord
 from streams.runtime.resume import seek_to_applied
@@ -205,10 +205,13 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
 
 
 def worker_connection(settings: Settings) -> psycopg.Connection:
-    """A Postgres session of the worker's: timed by stage, planner options of its workload."""
-    return timed_connect(
+    """A Postgres session of the worker's: timed by stage, planner options of its workload,
+    the outbox's stage table made."""
+    conn = timed_connect(
         settings.postgres_url, autocommit=False, connect_timeout=5, options=SESSION_OPTIONS
     )
+    prepare_session(conn)
+    return conn
 
 
 def _deliverer(connect: Any) -> Any:

@@ -81,6 +81,12 @@ class TimedCursor(psycopg.Cursor[Any]):
         with stage(_postgres()):
             return super().fetchall()
 
+    @contextmanager
+    def copy(self, *args: Any, **kwargs: Any) -> Iterator[psycopg.Copy]:
+        """COPY, rows and all, is a Postgres round trip of the stage that makes it."""
+        with stage(_postgres()), super().copy(*args, **kwargs) as copy:
+            yield copy
+
 
 def connect(conninfo: str, **kwargs: Any) -> psycopg.Connection:
     """psycopg.connect with timed cursors (Connection.execute goes through them too)."""

@@ -1,0 +1,102 @@
+"""The outbox's writes on a real Postgres: a worker session copies a batch's rows through its
+stage table, a plain session (or a small batch) inserts them one by one; either way the rows
+keep the order they were derived in (the relay sends by `seq`), an event id is kept once, and
+the stage is empty after every batch, committed or rolled back."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from learnstream.serde import build_serde
+from learnstream.settings import Settings
+from streams.app import worker_connection
+from streams.derive import COURSE_COMPLETED, derived
+from streams.runtime import outbox
+from streams.runtime.records import Outbound
+
+pytestmark = pytest.mark.integration
+
+
+def _completions(n: int) -> list[Outbound]:
+    return [
+        derived(
+            "learning.course",
+            COURSE_COMPLETED,
+            f"learner-{i % 7}",
+            tenant_id="acme",
+            cause=str(uuid.uuid4()),
+            at_ms=1_767_225_600_000 + i,
+            fields={
+                "completion_id": str(uuid.uuid4()),
+                "learner_id": f"learner-{i % 7}",
+                "course_id": "c-1",
+                "course_version": 1,
+                "attempt": 1,
+                "completed_at": 1_767_225_600_000 + i,
+                "score": None,
+                "time_spent_seconds": 30.0,
+            },
+            headers={"ls-test": str(i)},
+        )
+        for i in range(n)
+    ]
+
+
+def _outbox(conn: psycopg.Connection) -> list[tuple[str, bytes, dict[str, str]]]:
+    rows = conn.execute("SELECT event_id::text, key, headers FROM outbox ORDER BY seq").fetchall()
+    return [(event_id, bytes(key), headers) for event_id, key, headers in rows]
+
+
+def _stage_rows(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM outbox_stage").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize("session", ["worker session (COPY)", "plain session (executemany)"])
+def test_rows_keep_their_order_and_an_id_is_kept_once(world: Settings, session: str) -> None:
+    serde = build_serde(world)
+    events = _completions(60)
+    conn = (
+        worker_connection(world)
+        if session.startswith("worker")
+        else psycopg.connect(world.postgres_url)
+    )
+    copied = session.startswith("worker")
+    assert (conn in outbox._STAGED) is copied and 20 >= outbox.COPY_FROM  # the path under test
+    with conn:
+        outbox.add_to_outbox(conn, world, serde, events[:40])
+        conn.commit()
+        # A batch re-deriving 20 events already in the outbox, with 20 new ones.
+        outbox.add_to_outbox(conn, world, serde, events[20:])
+        conn.commit()
+        stored = _outbox(conn)
+        assert [event_id for event_id, _, _ in stored] == [e.event_id for e in events]
+        assert [key for _, key, _ in stored] == [e.key.encode() for e in events]
+        assert [headers["ls-test"] for _, _, headers in stored] == [str(i) for i in range(60)]
+        assert all(h["ce_id"] == e.event_id for (_, _, h), e in zip(stored, events, strict=True))
+        if copied:
+            assert _stage_rows(conn) == 0
+            conn.commit()
+
+
+def test_a_rolled_back_batch_leaves_the_stage_empty_and_the_next_batch_whole(
+    world: Settings,
+) -> None:
+    serde = build_serde(world)
+    lost, kept = _completions(30), _completions(30)
+    with worker_connection(world) as conn:
+        outbox.add_to_outbox(conn, world, serde, lost)
+        conn.rollback()
+        assert _stage_rows(conn) == 0
+        with conn.transaction():  # a failed savepoint inside a batch, as isolation makes
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                with conn.transaction():
+                    outbox.add_to_outbox(conn, world, serde, lost)
+                    conn.execute("SELECT 1 / 0")
+            outbox.add_to_outbox(conn, world, serde, kept)
+        assert [event_id for event_id, _, _ in _outbox(conn)] == [e.event_id for e in kept]
+        assert _stage_rows(conn) == 0
