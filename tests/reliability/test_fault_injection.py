@@ -11,7 +11,9 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -170,6 +172,7 @@ def test_faults_lose_nothing_and_duplicate_nothing(
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
             for table in ("certificates", "notifications")
         }
+        hr_missing = _hr_audit_of(conn, comparison.differences.get("hr_records", []))
     extra = {
         "certificates": rows["certificates"] - len(report.oracle.certificates),
         "notifications": rows["notifications"] - len(report.oracle.notifications),
@@ -230,7 +233,11 @@ def test_faults_lose_nothing_and_duplicate_nothing(
     assert all(b - a >= 0.2 for a, b in itertools.pairwise(kills)), kills
     assert kills[-1] < 1.0, "the last kill must land before the work is done"
     assert stored == acked, f"acknowledged {acked}, stored {stored}"
-    assert comparison.equal, {k: v[:3] for k, v in comparison.differences.items()}
+    assert comparison.equal, (
+        {k: v[:3] for k, v in comparison.differences.items()},
+        f"audit rows of the missing HR records (status, attempts, last error): {hr_missing}",
+        f"in the simulators: {hr_diff} differences",
+    )
     assert (relay_lost, relay_extra) == (0, 0)  # every derived event reached its topic
     assert (hr_dupes, hr_diff) == (0, 0) and hr_faults > 0
     assert extra == {"certificates": 0, "notifications": 0}
@@ -244,3 +251,17 @@ def test_faults_lose_nothing_and_duplicate_nothing(
 
 def _event_ids(world: Settings, topic: str) -> list[str]:
     return [dict(m.headers() or [])["ce_id"].decode() for m in read_topic(world, topic)]
+
+
+def _hr_audit_of(conn: psycopg.Connection, differences: list[tuple[Any, ...]]) -> dict[str, int]:
+    """Where the HR records the oracle misses stand in the audit (a failure's first clue)."""
+    keys = [(d[1], d[3], d[4], d[5]) for d in differences if d[0] == "missing"]
+    states: Counter[str] = Counter()
+    for target, learner, course, completion in keys[:200]:
+        row = conn.execute(
+            "SELECT status, attempts, left(coalesce(last_error, ''), 80) FROM hr_sync_audit "
+            "WHERE target = %s AND learner_id = %s AND course_id = %s AND completion_id = %s",
+            (target, learner, course, completion),
+        ).fetchone()
+        states[" / ".join(map(str, row)) if row else "no audit row"] += 1
+    return dict(states)
