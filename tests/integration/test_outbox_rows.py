@@ -66,7 +66,7 @@ def test_rows_keep_their_order_and_an_id_is_kept_once(world: Settings, session: 
         else psycopg.connect(world.postgres_url)
     )
     copied = session.startswith("worker")
-    assert (conn in outbox._STAGED) is copied and 20 >= outbox.COPY_FROM  # the path under test
+    assert (conn in outbox._STAGED) is copied and outbox.COPY_FROM <= 20  # the path under test
     with conn:
         outbox.add_to_outbox(conn, world, serde, events[:40])
         conn.commit()
@@ -93,10 +93,9 @@ def test_a_rolled_back_batch_leaves_the_stage_empty_and_the_next_batch_whole(
         conn.rollback()
         assert _stage_rows(conn) == 0
         with conn.transaction():  # a failed savepoint inside a batch, as isolation makes
-            with pytest.raises(psycopg.errors.DivisionByZero):
-                with conn.transaction():
-                    outbox.add_to_outbox(conn, world, serde, lost)
-                    conn.execute("SELECT 1 / 0")
+            with pytest.raises(psycopg.errors.DivisionByZero), conn.transaction():
+                outbox.add_to_outbox(conn, world, serde, lost)
+                conn.execute("SELECT 1 / 0")
             outbox.add_to_outbox(conn, world, serde, kept)
         assert [event_id for event_id, _, _ in _outbox(conn)] == [e.event_id for e in kept]
         assert _stage_rows(conn) == 0
