@@ -27,7 +27,7 @@ from typing import Any
 import mode
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
-from tenacity import Retrying, retry_if_exception, wait_random_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from learnstream.log import get_logger
 from learnstream.settings import Settings
@@ -41,6 +41,7 @@ from streams.runtime.records import InboundRecord
 from streams.runtime.stages import charge, profile_this_thread, stage
 
 log = get_logger(__name__)
+TABLE_ENDS_PATIENCE_S = 300.0  # Kafka unreachable this long: restart the member
 PUNCTUATE_EVERY_S = 2.0
 # A member learns that its group rebalances from a heartbeat answer: a member joining waits up
 # to one interval for the others to rejoin (at a third of the session timeout, 3.3 s). Faust's
@@ -178,10 +179,19 @@ class FastLane:
             time.sleep(0.02)
 
     def _table_ends(self) -> dict[tuple[str, int], int]:
-        """The tables' end offsets now; retried through broker bounces and leader elections."""
+        """The tables' end offsets now; retried through broker bounces and leader elections,
+        each retry logged. Past TABLE_ENDS_PATIENCE_S the member stops (run's fail-stop) and
+        its restart begins with new clients: a wait nothing ends must not hold a lane."""
         for attempt in Retrying(
             retry=retry_if_exception(is_transient),
             wait=wait_random_exponential(multiplier=0.2, max=5),
+            stop=stop_after_delay(TABLE_ENDS_PATIENCE_S),
+            before_sleep=lambda state: log.warning(
+                "lane.table_ends_retry",
+                lane=self.name,
+                attempt=state.attempt_number,
+                error=repr(state.outcome.exception() if state.outcome else None),
+            ),
             reraise=True,
         ):
             with attempt:

@@ -33,19 +33,26 @@ class EndOffsets:
         """Per partition of `topics`; `partitions` (topic -> count) skips the metadata call."""
         if self._admin is None:
             self._admin = AdminClient(self.settings.kafka_client_config())
-        counts = partitions or {topic: self._partitions(topic) for topic in topics}
-        wanted = {
-            TopicPartition(topic, p): OffsetSpec.latest()
-            for topic in topics
-            for p in range(counts[topic])
-        }
-        if not wanted:
-            return {}
-        futures = self._admin.list_offsets(wanted, request_timeout=self.timeout_s)
-        return {
-            (tp.topic, tp.partition): future.result(timeout=self.timeout_s).offset
-            for tp, future in futures.items()
-        }
+        try:
+            counts = partitions or {topic: self._partitions(topic) for topic in topics}
+            wanted = {
+                TopicPartition(topic, p): OffsetSpec.latest()
+                for topic in topics
+                for p in range(counts[topic])
+            }
+            if not wanted:
+                return {}
+            futures = self._admin.list_offsets(wanted, request_timeout=self.timeout_s)
+            return {
+                (tp.topic, tp.partition): future.result(timeout=self.timeout_s).offset
+                for tp, future in futures.items()
+            }
+        except BaseException:
+            # A client that failed is replaced at the next call: after a broker was killed and
+            # restarted, a kept client failed every call for 12 minutes (the reliability suite)
+            # where a new one answered at once, and the lanes waiting on it stood still.
+            self.close()
+            raise
 
     def _partitions(self, topic: str) -> int:
         """The topic's partition count, asked about that topic alone (metadata of every topic
