@@ -61,13 +61,16 @@ _CLAIM = (
 )
 
 
-def claim_new(conn: psycopg.Connection, consumer: str, events: list[Event]) -> list[Event]:
-    """Insert processed markers; return only the events not seen before (first copy wins)."""
+def claim_new(
+    conn: psycopg.Connection, consumer: str, events: list[Event], *, checked: bool = False
+) -> list[Event]:
+    """Insert processed markers; return only the events not seen before (first copy wins).
+    `checked`: an id is known to have been seen before, so skip the plain insert's attempt."""
     if not events:
         return []
     # One text parameter split in SQL: psycopg dumps a 1,000-element list element by element.
     ids = ",".join(dict.fromkeys(e.event_id for e in events))
-    if len(events) < PLAIN_CLAIM_FROM:
+    if checked or len(events) < PLAIN_CLAIM_FROM:
         return _claim_checked(conn, consumer, ids, events)
     try:
         # Most batches hold no id seen before (re-sends are rare, and the processor skips the
@@ -79,7 +82,16 @@ def claim_new(conn: psycopg.Connection, consumer: str, events: list[Event]) -> l
         fresh = set(ids.split(","))
     except psycopg.errors.UniqueViolation:
         return _claim_checked(conn, consumer, ids, events)
-    return _first_copies(events, fresh)
+    return first_copies(events, fresh)
+
+
+def send_claims(conn: psycopg.Connection, consumer: str, ids: list[str]) -> None:
+    """Queue the plain insert of `ids` (distinct, none sent before in this transaction) on a
+    connection in pipeline mode, without waiting: Postgres inserts them while the caller
+    decodes its next chunk. An id seen before surfaces as UniqueViolation when the pipeline
+    syncs, with the transaction aborted: the caller redoes the batch with `checked=True`."""
+    if ids:
+        conn.execute(_CLAIM, (consumer, ",".join(ids)))
 
 
 def _claim_checked(
@@ -88,10 +100,11 @@ def _claim_checked(
     claim = f"{_CLAIM} ON CONFLICT DO NOTHING RETURNING event_id::text"
     rows = conn.execute(claim, (consumer, ids))
     inserted = {row[0] for row in rows.fetchall()}  # canonical spelling, as Postgres prints
-    return _first_copies(events, {i for i in ids.split(",") if str(UUID(i)) in inserted})
+    return first_copies(events, {i for i in ids.split(",") if str(UUID(i)) in inserted})
 
 
-def _first_copies(events: list[Event], fresh: set[str]) -> list[Event]:
+def first_copies(events: list[Event], fresh: set[str]) -> list[Event]:
+    """The events whose ids are in `fresh`, each id's first copy only."""
     result = []
     for event in events:
         if event.event_id in fresh:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
 from typing import Protocol
@@ -15,15 +15,17 @@ import psycopg
 from tenacity import Retrying, retry_if_exception, wait_random_exponential
 
 from learnstream.log import get_logger
-from learnstream.serde import AvroSerde, SerdeError
+from learnstream.serde import AvroSerde
 from learnstream.settings import Settings
 from streams.runtime import ledger
 from streams.runtime.connections import KeptConnection
 from streams.runtime.dead_letters import DeadLetterPublisher
 from streams.runtime.errors import is_transient
+from streams.runtime.intake import Intake
+from streams.runtime.isolation import apply_in_savepoints
 from streams.runtime.outbox import add_to_outbox
 from streams.runtime.records import DeadLetter, Event, InboundRecord, Outbound
-from streams.runtime.stages import stage
+from streams.runtime.stages import postgres_stage, stage
 
 log = get_logger(__name__)
 RECENT_IDS = 50_000  # per processor: about 7 MB
@@ -31,6 +33,10 @@ RECENT_IDS = 50_000  # per processor: about 7 MB
 
 class _IsolateBatch(Exception):
     """A handler failed in a batch applied without savepoints: redo it with them."""
+
+
+class _ClaimConflict(Exception):
+    """A pipelined marker insert met an id seen before: redo the batch with checked claims."""
 
 
 class InjectedHandlerBug(RuntimeError):
@@ -77,11 +83,16 @@ class BatchProcessor:
         self.connect = connect
         self.on_committed = on_committed
         self._kept = KeptConnection(connect)  # one connection, replaced after it breaks
-        # Handlers may declare which events they act on; the rest skip validation and the
-        # ledger (most learning.progress snapshots mean nothing to certification, say).
-        self._relevant: Callable[[Event], bool] = getattr(handler, "relevant", lambda _: True)
-        # Handlers may take timestamps as epoch ms and uuids as strings (a faster decode).
-        self._logical: bool | Collection[str] = getattr(handler, "logical_types", True)
+        self._intake = Intake(
+            serde,
+            handler.consumer,
+            handler.validate,
+            # Handlers may declare which events they act on; the rest skip validation and the
+            # ledger (most learning.progress snapshots mean nothing to certification, say).
+            getattr(handler, "relevant", lambda _: True),
+            # Handlers may take timestamps as epoch ms and uuids as strings (a faster decode).
+            getattr(handler, "logical_types", True),
+        )
         # Handlers that keep Redis views rewrite them from the batch's state before COMMIT.
         self._materialize: Callable[[psycopg.Connection, list[Event]], None] | None = getattr(
             handler, "materialize", None
@@ -98,6 +109,7 @@ class BatchProcessor:
         self._recent: dict[str, None] = {}
         self._claimed: list[str] = []  # this attempt's kept markers, remembered on commit
         self._isolating = False  # apply in savepoints (a handler failed in this batch)
+        self._claims_checked = False  # claim with ON CONFLICT (this batch met a seen id)
 
     def process(self, records: list[InboundRecord]) -> BatchStats:
         began = time.perf_counter()
@@ -136,6 +148,15 @@ class BatchProcessor:
                 self._process_once(records, stats)
             finally:
                 self._isolating = False
+            return
+        except _ClaimConflict:
+            self._claimed = []
+            self._rolled_back()
+            self._claims_checked = True  # at once: the batch is fine, one of its ids is not new
+            try:
+                self._process_once(records, stats)
+            finally:
+                self._claims_checked = False
             return
         except BaseException:
             self._claimed = []
@@ -180,32 +201,20 @@ class BatchProcessor:
         consumer = self.handler.consumer
         offsets = ledger.lock_offsets(conn, consumer, {(r.topic, r.partition) for r in records})
         todo = ledger.unapplied(records, offsets)
-        letters: list[DeadLetter] = []
-        events: list[Event] = []
-        irrelevant = 0
-        values = [r.value for r in todo]
-        with stage("decode"):
-            decoded_values = self.serde.decode_many(values, logical_types=self._logical)
-        for record, decoded in zip(todo, decoded_values, strict=True):
-            if isinstance(decoded, SerdeError):
-                letters.append(DeadLetter(record, decoded))
-                continue
-            event = Event(decoded[0], decoded[1], record)
-            if not self._relevant(event):
-                irrelevant += 1  # no effect, so no marker either: a redelivery changes nothing
-                continue
+        pipelined = not self._claims_checked and len(todo) >= ledger.PLAIN_CLAIM_FROM
+        if pipelined:
             try:
-                self.handler.validate(event)
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                letters.append(DeadLetter(record, exc))
-                continue
-            events.append(event)
-        remembered = len(events)
-        events = [event for event in events if event.event_id not in self._recent]
-        remembered -= len(events)
-        fresh = ledger.claim_new(conn, consumer, events)
+                with conn.pipeline() as pipeline:
+                    sorted_ = self._intake.sort(todo, self._recent, pipelined_to=conn)
+                    with stage(postgres_stage()):  # the last chunk's markers
+                        pipeline.sync()
+            except psycopg.errors.UniqueViolation as exc:
+                raise _ClaimConflict from exc  # an id seen before: redo with checked claims
+            fresh = ledger.first_copies(sorted_.events, sorted_.sent)
+        else:
+            sorted_ = self._intake.sort(todo, self._recent)
+            fresh = ledger.claim_new(conn, consumer, sorted_.events, checked=self._claims_checked)
+        events, letters = sorted_.events, sorted_.letters
         derived, failed = self._apply_isolated(conn, fresh)
         letters += [DeadLetter(event.source, error) for event, error in failed]
         ledger.release(conn, consumer, [event for event, _ in failed])
@@ -218,8 +227,8 @@ class BatchProcessor:
             with stage("views"):
                 self._materialize(conn, [e for e in fresh if e.event_id not in failed_ids])
         stats.applied = len(fresh) - len(failed)
-        stats.skipped = len(records) - len(todo) + len(events) - len(fresh) + irrelevant
-        stats.skipped += remembered
+        stats.skipped = len(records) - len(todo) + len(events) - len(fresh)
+        stats.skipped += sorted_.irrelevant + sorted_.remembered
         stats.dead_lettered = len(letters)
         stats.derived = len(derived)
 
@@ -237,9 +246,8 @@ class BatchProcessor:
     def _apply_isolated(
         self, conn: psycopg.Connection, events: list[Event]
     ) -> tuple[list[Outbound], list[tuple[Event, Exception]]]:
-        """Apply; after a handler failure, inside savepoints, so a bug costs only the events
-        that hit it. A failing set of keys is halved until the failing keys stand alone, so k
-        bad keys among n cost about 2·k·log2(n) re-applies instead of n."""
+        """Apply; after a handler failure, inside savepoints (streams/runtime/isolation.py), so
+        a bug costs only the events that hit it."""
         by_key: dict[str, list[Event]] = defaultdict(list)
         for event in events:
             by_key[event.key].append(event)
@@ -254,45 +262,10 @@ class BatchProcessor:
                 if is_transient(exc):
                     raise
                 raise _IsolateBatch from exc
-        derived: list[Outbound] = []
-        failed: list[tuple[Event, Exception]] = []
-        pending = [list(by_key.values())]
-        while pending:
-            groups = pending.pop()
-            batch = [event for group in groups for event in group]
-            try:
-                with conn.transaction():
-                    derived += self._apply_and_stage(conn, batch)
-                continue
-            except Exception as exc:
-                self._rolled_back()  # the savepoint took back what memory still holds
-                if is_transient(exc):
-                    raise
-            if len(groups) > 1:
-                half = len(groups) // 2
-                pending += [groups[half:], groups[:half]]
-                continue
-            derived += self._apply_one_by_one(conn, groups[0], failed)
-        return derived, failed
-
-    def _apply_one_by_one(
-        self, conn: psycopg.Connection, group: list[Event], failed: list[tuple[Event, Exception]]
-    ) -> list[Outbound]:
-        """Narrow a failing key down to the event(s) that break the handler."""
-        derived: list[Outbound] = []
-        for event in group:
-            try:
-                with conn.transaction():
-                    derived += self._apply_and_stage(conn, [event])
-            except Exception as exc:
-                self._rolled_back()
-                if is_transient(exc):
-                    raise
-                log.error(
-                    "handler.failed",
-                    consumer=self.handler.consumer,
-                    event_id=event.event_id,
-                    error=repr(exc),
-                )
-                failed.append((event, exc))
-        return derived
+        return apply_in_savepoints(
+            conn,
+            list(by_key.values()),
+            self._apply_and_stage,
+            self._rolled_back,
+            self.handler.consumer,
+        )

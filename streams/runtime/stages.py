@@ -60,7 +60,7 @@ def charge(name: str, seconds: float) -> None:
         STAGE_SECONDS.labels(name).inc(seconds)
 
 
-def _postgres() -> str:
+def postgres_stage() -> str:
     """ "postgres", or "postgres:<stage>" for a round trip inside another stage."""
     stack = getattr(_local, "stack", None)
     return f"postgres:{stack[-1][0]}" if stack else "postgres"
@@ -70,21 +70,21 @@ class TimedCursor(psycopg.Cursor[Any]):
     """A cursor that charges its round trips to Postgres, per stage that made them."""
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
-        with stage(_postgres()):
+        with stage(postgres_stage()):
             return super().execute(*args, **kwargs)
 
     def executemany(self, *args: Any, **kwargs: Any) -> None:
-        with stage(_postgres()):
+        with stage(postgres_stage()):
             super().executemany(*args, **kwargs)
 
     def fetchall(self) -> Any:
-        with stage(_postgres()):
+        with stage(postgres_stage()):
             return super().fetchall()
 
     @contextmanager
     def copy(self, *args: Any, **kwargs: Any) -> Iterator[psycopg.Copy]:
         """COPY, rows and all, is a Postgres round trip of the stage that makes it."""
-        with stage(_postgres()), super().copy(*args, **kwargs) as copy:
+        with stage(postgres_stage()), super().copy(*args, **kwargs) as copy:
             yield copy
 
 

@@ -1,0 +1,116 @@
+"""A large batch's processed markers are sent chunk by chunk in psycopg's pipeline mode, while
+the next chunk decodes (streams/runtime/processor.py). On a real Postgres: every new event is
+applied once, a batch's own re-send once, and an id claimed before (a client's re-send that
+another member or an earlier life of this one applied) aborts the pipelined attempt, which is
+redone with checked claims: the re-send is skipped, the rest applied, the connection usable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from learnstream.events import make_envelope
+from learnstream.serde import AvroSerde, build_serde
+from learnstream.settings import Settings
+from streams.runtime import intake, ledger
+from streams.runtime.processor import BatchProcessor
+from streams.runtime.records import Event, InboundRecord, Outbound
+
+pytestmark = pytest.mark.integration
+LESSON = "org.learnstream.learning.lesson.completed.v1"
+CONSUMER = "pipelined-claims"
+
+
+class _Recorder:
+    consumer = CONSUMER
+
+    def __init__(self) -> None:
+        self.applied: list[str] = []
+
+    def validate(self, event: Event) -> None:
+        del event
+
+    def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
+        del conn
+        self.applied += [e.event_id for e in events]
+        return []
+
+
+def _lesson(learner: str) -> dict:  # type: ignore[type-arg]
+    return {
+        "envelope": make_envelope(LESSON, tenant_id="acme", source="/tests"),
+        "learner_id": learner,
+        "course_id": "c-1",
+        "module_id": None,
+        "lesson_id": "l-1",
+        "time_spent_seconds": 30.0,
+    }
+
+
+def _inbound(serde: AvroSerde, records: list[dict], first_offset: int) -> list[InboundRecord]:  # type: ignore[type-arg]
+    return [
+        InboundRecord("t", 0, first_offset + i, r["learner_id"].encode(), serde.encode(LESSON, r))
+        for i, r in enumerate(records)
+    ]
+
+
+@pytest.fixture
+def sent_chunks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Chunks of 100 (the batches here are a few hundred) and a count of the pipelined sends."""
+    monkeypatch.setattr(intake, "CLAIM_CHUNK", 100)
+    sizes: list[int] = []
+    real = ledger.send_claims
+
+    def counting(conn: psycopg.Connection, consumer: str, ids: list[str]) -> None:
+        sizes.append(len(ids))
+        real(conn, consumer, ids)
+
+    monkeypatch.setattr(ledger, "send_claims", counting)
+    yield sizes
+
+
+def _markers(world: Settings) -> int:
+    with psycopg.connect(world.postgres_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM processed_events WHERE consumer = %s", (CONSUMER,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_markers_are_pipelined_and_a_seen_id_is_skipped(
+    world: Settings, sent_chunks: list[int]
+) -> None:
+    serde = build_serde(world)
+
+    def connect() -> psycopg.Connection:
+        return psycopg.connect(world.postgres_url)
+
+    first = [_lesson(f"l-{i % 7}") for i in range(450)]
+    first.insert(300, first[20])  # a client's re-send inside the batch, chunks apart
+    handler = _Recorder()
+    stats = BatchProcessor(world, serde, handler, "learning.activity.dlq", connect).process(
+        _inbound(serde, first, 0)
+    )
+    assert (stats.applied, stats.skipped) == (450, 1)
+    assert len(handler.applied) == len(set(handler.applied)) == 450
+    assert sum(sent_chunks) == 450 and len(sent_chunks) == 5  # 451 records in chunks of 100
+    assert _markers(world) == 450
+
+    # Another member (no memory of the ids above) meets a re-send of one of them at a new
+    # offset, in a batch large enough for the pipelined path.
+    second = [_lesson(f"l-{i % 7}") for i in range(299)]
+    second.insert(150, first[75])
+    other = _Recorder()
+    processor = BatchProcessor(world, serde, other, "learning.activity.dlq", connect)
+    stats = processor.process(_inbound(serde, second, 451))
+    assert (stats.applied, stats.skipped, stats.attempts) == (299, 1, 1)
+    assert str(first[75]["envelope"]["event_id"]) not in other.applied
+    assert len(other.applied) == len(set(other.applied)) == 299  # the aborted try applied none
+    assert _markers(world) == 450 + 299
+
+    # The kept connection came through the aborted pipeline and still serves the next batch.
+    third = [_lesson("l-1") for _ in range(250)]
+    assert processor.process(_inbound(serde, third, 751)).applied == 250
+    assert _markers(world) == 450 + 299 + 250
