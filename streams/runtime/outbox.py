@@ -33,7 +33,10 @@ log = get_logger(__name__)
 # in one statement (keeping their order, so `seq` follows derivation as before). Measured on
 # 2,300 rows: executemany cost ~15 µs of Python per row, COPY ~3, and Postgres no more.
 # COPY cannot say ON CONFLICT, hence the stage; it is made once per session (prepare_session),
-# not per transaction, and a batch leaves it empty (its rows are moved, or rolled back).
+# not per transaction, and a batch leaves it empty (its rows are moved, or rolled back). Its
+# pages are emptied at every commit (ON COMMIT DELETE ROWS truncates): autovacuum never visits
+# a temporary table, and the moved rows' dead tuples piled up for the session's life (28 MB
+# per worker after two minutes of live load, every move scanning them).
 _STAGE = "outbox_stage"
 _STAGED: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
 COPY_FROM = 20  # fewer rows go by executemany: COPY and the move are two statements
@@ -44,7 +47,7 @@ def prepare_session(conn: psycopg.Connection) -> None:
     for poolers that hand one session to many clients (pgbouncer's transaction mode)."""
     conn.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (ord int, event_id uuid, topic text, "
-        "key bytea, value bytea, headers jsonb)"
+        "key bytea, value bytea, headers jsonb) ON COMMIT DELETE ROWS"
     )
     conn.commit()
     _STAGED.add(conn)

@@ -99,3 +99,17 @@ def test_a_rolled_back_batch_leaves_the_stage_empty_and_the_next_batch_whole(
             outbox.add_to_outbox(conn, world, serde, kept)
         assert [event_id for event_id, _, _ in _outbox(conn)] == [e.event_id for e in kept]
         assert _stage_rows(conn) == 0
+
+
+def test_the_stage_does_not_grow_with_the_batches_it_moved(world: Settings) -> None:
+    """Autovacuum never visits a temporary table: rows deleted from the stage would stay in its
+    pages for the life of the session (a worker's is days), and every move would scan them."""
+    serde = build_serde(world)
+    with worker_connection(world) as conn:
+        for _ in range(40):
+            with conn.transaction():
+                outbox.add_to_outbox(conn, world, serde, _completions(200))
+        row = conn.execute("SELECT pg_relation_size('outbox_stage') / 8192").fetchone()
+        assert row is not None
+        assert row[0] <= 30, f"{row[0]} pages for an empty stage after 8,000 moved rows"
+        assert len(_outbox(conn)) == 8_000
