@@ -27,21 +27,19 @@ from typing import Any
 import mode
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
+from tenacity import Retrying, retry_if_exception, wait_random_exponential
 
 from learnstream.log import get_logger
 from learnstream.settings import Settings
 from streams import metrics
 from streams.runtime import ledger
-from streams.runtime.connections import KeptConnection
-from streams.runtime.end_offsets import EndOffsets
 from streams.runtime.errors import is_transient
 from streams.runtime.processor import BatchProcessor
 from streams.runtime.records import InboundRecord
 from streams.runtime.stages import charge, profile_this_thread, stage
+from streams.runtime.table_barrier import TableBarrier
 
 log = get_logger(__name__)
-TABLE_ENDS_PATIENCE_S = 300.0  # Kafka unreachable this long: restart the member
 PUNCTUATE_EVERY_S = 2.0
 # A member learns that its group rebalances from a heartbeat answer: a member joining waits up
 # to one interval for the others to rejoin (at a third of the session timeout, 3.3 s). Faust's
@@ -67,16 +65,16 @@ class FastLane:
         self.topics = topics
         self.processors = processors  # applied in this order to every batch
         self.connect = connect
-        # Tables (topic -> partitions) the batch's rules read, e.g. the catalog: applied up to
-        # their end before each batch, so whatever a client published before the batch's
-        # records is known when they are applied (a stream-table join that never runs ahead).
-        self.waits_for = waits_for or {}
-        # The consumer that applies each table (the catalog: progress; the org chart:
-        # notifications, which routes what the lane's batches cause); default the lane's own.
-        self.table_owners = table_owners or {}
-        self._table_offsets = EndOffsets(settings)  # its own connection (see EndOffsets)
-        self._tables_applied: dict[tuple[str, int], int] | None = None  # last verified ends
-        self._kept = KeptConnection(connect)
+        # Tables (topic -> partitions) the batch's rules read, e.g. the catalog, and the
+        # consumer that applies each (streams/runtime/table_barrier.py).
+        self.tables = TableBarrier(
+            settings,
+            name,
+            waits_for or {},
+            table_owners or {},
+            processors[0].handler.consumer,
+            connect,
+        )
         self._stop: threading.Event | None = None
         self.assigned: set[tuple[str, int]] = set()
         self.next_offsets: dict[tuple[str, int], int] = {}
@@ -121,7 +119,7 @@ class FastLane:
                 charge("fetch" if records else "idle", time.perf_counter() - began)
                 if records:
                     with stage("wait_for_tables"):
-                        self._wait_for_tables()
+                        self.tables.wait(self._stop)
                 for chunk in by_keys(records, self.settings.worker_state_cache_learners):
                     self._process(chunk)
                     with stage("fetch"):
@@ -143,11 +141,8 @@ class FastLane:
         if not self._owed and now < self._next_punctuation:
             return
         self._next_punctuation = now + PUNCTUATE_EVERY_S
-        owed = [p.punctuate(self.assigned, self._table_ends_of) for p in self.processors]
+        owed = [p.punctuate(self.assigned, self.tables.end_offsets) for p in self.processors]
         self._owed = any(owed)
-
-    def _table_ends_of(self, topics: list[str]) -> dict[tuple[str, int], int]:
-        return self._table_offsets.of(topics)
 
     def _next_batch(self, consumer: Consumer) -> list[Message]:
         """Natural batching: whatever is queued, up to the batch size, without waiting; when
@@ -161,59 +156,6 @@ class FastLane:
         if messages:
             messages += consumer.consume(num_messages=size - 1, timeout=0)
         return messages
-
-    def _wait_for_tables(self) -> None:
-        if not self.waits_for:
-            return
-        ends = self._table_ends()
-        if ends == self._tables_applied:
-            return  # nothing published to the tables since they were last seen applied
-        next_log = time.monotonic()
-        while self._stop is None or not self._stop.is_set():
-            if self._applied_up_to(ends):
-                self._tables_applied = ends
-                return
-            if time.monotonic() >= next_log:  # visible when a table's owner is stuck
-                log.info("lane.waits_for_tables", lane=self.name, tables=list(self.waits_for))
-                next_log += 10.0
-            time.sleep(0.02)
-
-    def _table_ends(self) -> dict[tuple[str, int], int]:
-        """The tables' end offsets now; retried through broker bounces and leader elections,
-        each retry logged. Past TABLE_ENDS_PATIENCE_S the member stops (run's fail-stop) and
-        its restart begins with new clients: a wait nothing ends must not hold a lane."""
-        for attempt in Retrying(
-            retry=retry_if_exception(is_transient),
-            wait=wait_random_exponential(multiplier=0.2, max=5),
-            stop=stop_after_delay(TABLE_ENDS_PATIENCE_S),
-            before_sleep=lambda state: log.warning(
-                "lane.table_ends_retry",
-                lane=self.name,
-                attempt=state.attempt_number,
-                error=repr(state.outcome.exception() if state.outcome else None),
-            ),
-            reraise=True,
-        ):
-            with attempt:
-                return self._table_offsets.of(list(self.waits_for), self.waits_for)
-        raise AssertionError("unreachable: Retrying re-raises")
-
-    def _applied_up_to(self, ends: dict[tuple[str, int], int]) -> bool:
-        """False while Postgres is away: a transient fault waits, it never stops the lane."""
-        entry = self.processors[0].handler.consumer
-        by_owner: dict[str, dict[tuple[str, int], int]] = {}
-        for (topic, partition), end in ends.items():
-            owner = self.table_owners.get(topic, entry)
-            by_owner.setdefault(owner, {})[(topic, partition)] = end
-        try:
-            with self._kept.transaction() as conn:
-                return all(ledger.applied_up_to(conn, o, e) for o, e in by_owner.items())
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            log.warning("lane.table_check_retry", lane=self.name, error=repr(exc))
-            time.sleep(0.5)
-            return False
 
     def _process(self, records: list[InboundRecord]) -> None:
         for processor in self.processors:
@@ -271,15 +213,15 @@ class FastLane:
             if error.code() != KafkaError._PARTITION_EOF:
                 log.warning("lane.consume_error", lane=self.name, error=str(error))
             return None
-        return InboundRecord(
-            topic=message.topic() or "",
-            partition=message.partition() or 0,
-            offset=message.offset() or 0,
-            key=message.key(),
-            value=message.value(),
+        return InboundRecord(  # positional: keywords cost ~0.4 µs more per record
+            message.topic() or "",
+            message.partition() or 0,
+            message.offset() or 0,
+            message.key(),
+            message.value(),
             # Read on demand (dead letters): converting every record's headers was a seventh
             # of the lane's time. The client hands (str, bytes | None) pairs; kept as they are.
-            headers=message.headers,
+            message.headers,
         )
 
 

@@ -60,12 +60,12 @@ def test_the_lane_waits_for_the_org_chart_applied_by_its_owner(world: Settings) 
         {org: topology.partitions(ORG)},
         table_owners={org: "notifications"},
     )
-    lane._stop = threading.Event()
+    stop = threading.Event()
     errors: list[BaseException] = []
 
     def wait() -> None:
         try:
-            lane._wait_for_tables()
+            lane.tables.wait(stop)
         except BaseException as exc:  # reported below, not lost in the thread
             errors.append(exc)
 
@@ -83,5 +83,5 @@ def test_the_lane_waits_for_the_org_chart_applied_by_its_owner(world: Settings) 
         assert not waiter.is_alive(), "applied by its owner, the table still held the lane"
         assert not errors, errors
     finally:
-        lane._stop.set()
+        stop.set()
         waiter.join(5)
