@@ -19,22 +19,11 @@ from learnstream.topology import load_topology
 from streams.runtime.processor import BatchProcessor
 from streams.runtime.records import Event, InboundRecord, Outbound
 from streams.verify import wait_until_drained
+from tests.support.events import LESSON, lesson_completed
 from tests.support.pipeline import running_worker
 
 pytestmark = pytest.mark.integration
-LESSON = "org.learnstream.learning.lesson.completed.v1"
 GRADED = "org.learnstream.learning.assessment.graded.v1"
-
-
-def _lesson(learner: str) -> dict:  # type: ignore[type-arg]
-    return {
-        "envelope": make_envelope(LESSON, tenant_id="acme", source="/tests"),
-        "learner_id": learner,
-        "course_id": "c-1",
-        "module_id": None,
-        "lesson_id": "l-1",
-        "time_spent_seconds": 30.0,
-    }
 
 
 def _read_all(settings: Settings, topic: str, expected: int) -> list:  # type: ignore[type-arg]
@@ -84,7 +73,7 @@ def test_each_poison_pill_is_dead_lettered_and_the_next_event_applied(
     producer = Producer(producer_config(world))
     for index, value in enumerate(pills):  # the lane reads a record's headers only to letter it
         producer.produce(topic, key=b"poison", value=value, headers=[("ce_id", f"pill-{index}")])
-    producer.produce(topic, key=b"poison", value=serde.encode(LESSON, _lesson("poison")))
+    producer.produce(topic, key=b"poison", value=serde.encode(LESSON, lesson_completed("poison")))
     assert producer.flush(30) == 0
 
     with running_worker(world, tmp_path / "worker.log"):
@@ -131,7 +120,7 @@ class _BuggyHandler:
 def test_a_handler_bug_costs_only_the_event_that_hits_it(world: Settings) -> None:
     ensure_topics(world, load_topology(world.topology_file), ["learning.activity.dlq"])
     serde = build_serde(world)
-    records = [_lesson(f"l-{i % 3}") for i in range(9)]
+    records = [lesson_completed(f"l-{i % 3}") for i in range(9)]
     inbound = [
         InboundRecord("t", 0, offset, r["learner_id"].encode(), serde.encode(LESSON, r))
         for offset, r in enumerate(records)

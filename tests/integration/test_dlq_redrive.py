@@ -14,29 +14,20 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from typer.testing import CliRunner, Result
 
 from learnstream.cli.dlq import app as dlq_app
-from learnstream.events import make_envelope
 from learnstream.redrive import Redriver
 from learnstream.serde import build_serde
 from learnstream.settings import Settings, get_settings
 from streams.runtime.dead_letters import DeadLetterPublisher
 from streams.runtime.records import DeadLetter, InboundRecord
+from tests.support.events import LESSON, lesson_completed
 
 pytestmark = pytest.mark.integration
-LESSON = "org.learnstream.learning.lesson.completed.v1"
 DLQ = "learning.activity.dlq"
 SOURCE = "learning.activity"
 
 
 def lesson(settings: Settings, learner: str) -> bytes:
-    record = {
-        "envelope": make_envelope(LESSON, tenant_id="acme", source="/tests"),
-        "learner_id": learner,
-        "course_id": "c-1",
-        "module_id": None,
-        "lesson_id": "l-1",
-        "time_spent_seconds": 30.0,
-    }
-    return build_serde(settings).encode(LESSON, record)
+    return build_serde(settings).encode(LESSON, lesson_completed(learner))
 
 
 def dead_letter(

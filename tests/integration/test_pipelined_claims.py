@@ -7,19 +7,19 @@ redone with checked claims: the re-send is skipped, the rest applied, the connec
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
 
-from learnstream.events import make_envelope
 from learnstream.serde import AvroSerde, build_serde
 from learnstream.settings import Settings
 from streams.runtime import intake, ledger
 from streams.runtime.processor import BatchProcessor
 from streams.runtime.records import Event, InboundRecord, Outbound
+from tests.support.events import LESSON, lesson_completed
 
 pytestmark = pytest.mark.integration
-LESSON = "org.learnstream.learning.lesson.completed.v1"
 CONSUMER = "pipelined-claims"
 
 
@@ -38,18 +38,9 @@ class _Recorder:
         return []
 
 
-def _lesson(learner: str) -> dict:  # type: ignore[type-arg]
-    return {
-        "envelope": make_envelope(LESSON, tenant_id="acme", source="/tests"),
-        "learner_id": learner,
-        "course_id": "c-1",
-        "module_id": None,
-        "lesson_id": "l-1",
-        "time_spent_seconds": 30.0,
-    }
-
-
-def _inbound(serde: AvroSerde, records: list[dict], first_offset: int) -> list[InboundRecord]:  # type: ignore[type-arg]
+def _inbound(
+    serde: AvroSerde, records: list[dict[str, Any]], first_offset: int
+) -> list[InboundRecord]:
     return [
         InboundRecord("t", 0, first_offset + i, r["learner_id"].encode(), serde.encode(LESSON, r))
         for i, r in enumerate(records)
@@ -87,7 +78,7 @@ def test_markers_are_pipelined_and_a_seen_id_is_skipped(
     def connect() -> psycopg.Connection:
         return psycopg.connect(world.postgres_url)
 
-    first = [_lesson(f"l-{i % 7}") for i in range(450)]
+    first = [lesson_completed(f"l-{i % 7}") for i in range(450)]
     first.insert(300, first[20])  # a client's re-send inside the batch, chunks apart
     handler = _Recorder()
     stats = BatchProcessor(world, serde, handler, "learning.activity.dlq", connect).process(
@@ -100,7 +91,7 @@ def test_markers_are_pipelined_and_a_seen_id_is_skipped(
 
     # Another member (no memory of the ids above) meets a re-send of one of them at a new
     # offset, in a batch large enough for the pipelined path.
-    second = [_lesson(f"l-{i % 7}") for i in range(299)]
+    second = [lesson_completed(f"l-{i % 7}") for i in range(299)]
     second.insert(150, first[75])
     other = _Recorder()
     processor = BatchProcessor(world, serde, other, "learning.activity.dlq", connect)
@@ -111,6 +102,6 @@ def test_markers_are_pipelined_and_a_seen_id_is_skipped(
     assert _markers(world) == 450 + 299
 
     # The kept connection came through the aborted pipeline and still serves the next batch.
-    third = [_lesson("l-1") for _ in range(250)]
+    third = [lesson_completed("l-1") for _ in range(250)]
     assert processor.process(_inbound(serde, third, 751)).applied == 250
     assert _markers(world) == 450 + 299 + 250
