@@ -52,55 +52,37 @@ def advance_offsets(conn: psycopg.Connection, consumer: str, records: list[Inbou
     )
 
 
-# A savepoint is two round trips: worth it for a large batch (a plain insert is half as costly
-# as ON CONFLICT's speculative one), never for the few events of a live batch.
-PLAIN_CLAIM_FROM = 200
+# From this many events a batch sends its markers pipelined, chunk by chunk while it decodes
+# (send_claims, streams/runtime/intake.py): a plain insert costs half of ON CONFLICT's
+# speculative one (5 against 9-11 ms per 1,000 ids). Fewer, the few events of a live batch,
+# claim with ON CONFLICT at once: one round trip either way.
+PIPELINED_CLAIMS_FROM = 200
 _CLAIM = (
     "INSERT INTO processed_events (consumer, event_id) "
     "SELECT %s, e::uuid FROM unnest(string_to_array(%s, ',')) e"
 )
 
 
-def claim_new(
-    conn: psycopg.Connection, consumer: str, events: list[Event], *, checked: bool = False
-) -> list[Event]:
-    """Insert processed markers; return only the events not seen before (first copy wins).
-    `checked`: an id is known to have been seen before, so skip the plain insert's attempt."""
+def claim_new(conn: psycopg.Connection, consumer: str, events: list[Event]) -> list[Event]:
+    """Insert processed markers (ON CONFLICT DO NOTHING); return only the events not seen
+    before, each id's first copy."""
     if not events:
         return []
     # One text parameter split in SQL: psycopg dumps a 1,000-element list element by element.
     ids = ",".join(dict.fromkeys(e.event_id for e in events))
-    if checked or len(events) < PLAIN_CLAIM_FROM:
-        return _claim_checked(conn, consumer, ids, events)
-    try:
-        # Most batches hold no id seen before (re-sends are rare, and the processor skips the
-        # ones it remembers), and a plain insert costs half of ON CONFLICT's speculative one
-        # (5 against 9-11 ms per 1,000 ids): try it in a savepoint, and only when an id was
-        # seen before take the slower path.
-        with conn.transaction():
-            conn.execute(_CLAIM, (consumer, ids))
-        fresh = set(ids.split(","))
-    except psycopg.errors.UniqueViolation:
-        return _claim_checked(conn, consumer, ids, events)
-    return first_copies(events, fresh)
+    claim = f"{_CLAIM} ON CONFLICT DO NOTHING RETURNING event_id::text"
+    rows = conn.execute(claim, (consumer, ids))
+    inserted = {row[0] for row in rows.fetchall()}  # canonical spelling, as Postgres prints
+    return first_copies(events, {i for i in ids.split(",") if str(UUID(i)) in inserted})
 
 
 def send_claims(conn: psycopg.Connection, consumer: str, ids: list[str]) -> None:
     """Queue the plain insert of `ids` (distinct, none sent before in this transaction) on a
     connection in pipeline mode, without waiting: Postgres inserts them while the caller
     decodes its next chunk. An id seen before surfaces as UniqueViolation when the pipeline
-    syncs, with the transaction aborted: the caller redoes the batch with `checked=True`."""
+    syncs, with the transaction aborted: the caller redoes the batch with `claim_new`."""
     if ids:
         conn.execute(_CLAIM, (consumer, ",".join(ids)))
-
-
-def _claim_checked(
-    conn: psycopg.Connection, consumer: str, ids: str, events: list[Event]
-) -> list[Event]:
-    claim = f"{_CLAIM} ON CONFLICT DO NOTHING RETURNING event_id::text"
-    rows = conn.execute(claim, (consumer, ids))
-    inserted = {row[0] for row in rows.fetchall()}  # canonical spelling, as Postgres prints
-    return first_copies(events, {i for i in ids.split(",") if str(UUID(i)) in inserted})
 
 
 def first_copies(events: list[Event], fresh: set[str]) -> list[Event]:

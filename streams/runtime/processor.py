@@ -201,7 +201,7 @@ class BatchProcessor:
         consumer = self.handler.consumer
         offsets = ledger.lock_offsets(conn, consumer, {(r.topic, r.partition) for r in records})
         todo = ledger.unapplied(records, offsets)
-        pipelined = not self._claims_checked and len(todo) >= ledger.PLAIN_CLAIM_FROM
+        pipelined = not self._claims_checked and len(todo) >= ledger.PIPELINED_CLAIMS_FROM
         if pipelined:
             try:
                 with conn.pipeline() as pipeline:
@@ -213,7 +213,7 @@ class BatchProcessor:
             fresh = ledger.first_copies(sorted_.events, sorted_.sent)
         else:
             sorted_ = self._intake.sort(todo, self._recent)
-            fresh = ledger.claim_new(conn, consumer, sorted_.events, checked=self._claims_checked)
+            fresh = ledger.claim_new(conn, consumer, sorted_.events)
         events, letters = sorted_.events, sorted_.letters
         derived, failed = self._apply_isolated(conn, fresh)
         letters += [DeadLetter(event.source, error) for event, error in failed]

@@ -1,7 +1,6 @@
 """The effectively-once ledger on a real Postgres: processed markers keep the first copy of an
-event id, whether the batch's ids are all new (the fast plain insert) or some were seen before
-(the savepoint falls back to ON CONFLICT), and a refused batch leaves the transaction usable;
-small batches take ON CONFLICT at once, and must keep the same ids. Offset rows are created
+event id, whether or not some of the batch's ids were seen before, and the transaction stays
+usable (large batches' pipelined markers: test_pipelined_claims.py). Offset rows are created
 on first use and locked against a second writer."""
 
 from __future__ import annotations
@@ -31,37 +30,24 @@ def _markers(conn: psycopg.Connection) -> set[str]:
     return {row[0] for row in rows}
 
 
-@pytest.fixture(params=["plain insert first", "on conflict at once"])
-def claim_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    # The batches below are small: a threshold of 1 sends them down the large batches' path.
-    if request.param == "plain insert first":
-        monkeypatch.setattr(ledger, "PLAIN_CLAIM_FROM", 1)
-    return str(request.param)
-
-
-def test_first_copies_win_whether_or_not_ids_were_seen_before(
-    world: Settings, claim_path: str
-) -> None:
+def test_first_copies_win_whether_or_not_ids_were_seen_before(world: Settings) -> None:
     a, b, c, d = (str(uuid.uuid4()) for _ in range(4))
     with psycopg.connect(world.postgres_url) as conn:
         first = ledger.claim_new(conn, CONSUMER, [_event(a, 0), _event(b, 1), _event(a, 2)])
         assert [e.source.offset for e in first] == [0, 1]  # the in-batch copy of a is dropped
         conn.commit()
-        # b was claimed by the earlier batch: the plain insert fails, the fallback skips it
+        # b was claimed by the earlier batch: it is skipped, the others kept
         second = ledger.claim_new(conn, CONSUMER, [_event(c, 3), _event(b, 4), _event(d, 5)])
         assert [e.source.offset for e in second] == [3, 5]
-        # the failed savepoint left the transaction usable: its later work commits
-        conn.execute("SELECT 1")
+        conn.execute("SELECT 1")  # the transaction is still usable: its later work commits
         conn.commit()
         assert _markers(conn) == {a, b, c, d}
         assert ledger.claim_new(conn, CONSUMER, [_event(d, 6)]) == []
 
 
-def test_an_id_spelled_in_capitals_is_kept_on_the_slower_path(
-    world: Settings, claim_path: str
-) -> None:
+def test_an_id_spelled_in_capitals_is_kept(world: Settings) -> None:
     """Postgres prints uuids in lower case; an event whose id a client spelled in capitals must
-    still count as new when its batch also holds a re-send (the ON CONFLICT path)."""
+    still count as new when its batch also holds a re-send."""
     seen, loud = str(uuid.uuid4()), str(uuid.uuid4()).upper()
     with psycopg.connect(world.postgres_url) as conn:
         ledger.claim_new(conn, CONSUMER, [_event(seen, 0)])
