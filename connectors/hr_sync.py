@@ -298,11 +298,8 @@ def build_handler(settings: Settings, hr: HrSettings | None = None) -> HrSyncHan
         from streams.progress_store import caught_up
 
         topic = settings.topic("org.employment")
-        try:
-            ends = {p: end for (_, p), end in org_offsets.of([topic]).items()}
-        except Exception:
-            org_offsets.close()  # a broken client is replaced on the next batch
-            raise
+        # A failure is the batch's transient error; EndOffsets replaces its client itself.
+        ends = {p: end for (_, p), end in org_offsets.of([topic]).items()}
         return caught_up(conn, "notifications", topic, ends)
 
     # every worker process shares one call window per HR tenant (connectors.shared_limit)
