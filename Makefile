@@ -29,10 +29,11 @@ contract: install ## Schema compatibility gate, topology check, topic docs up to
 	$(BIN)/learnstream topology check
 	$(BIN)/learnstream topology docs --check
 
-lint: install ## ruff (lint + format check) and mypy on the core package
+lint: install ## ruff (lint + format check), mypy, and the one-way layers (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

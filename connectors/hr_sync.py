@@ -26,16 +26,15 @@ from connectors.revocation import CORRECTED, HR_CORRECTION_REQUIRED
 from connectors.sap import RecordOutcome, batches
 from connectors.targets import TARGETS, WORKDAY, Target, build_targets, hr_user_id
 from learnstream import ids
+from learnstream.names import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, HR_SYNC_RESULT
 from learnstream.settings import Settings
-from streams.derive import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, derived
+from streams.derive import derived
 from streams.notifications_store import load_org
 from streams.rules.orgchart import Snapshot, snapshot_at
 from streams.runtime.errors import TransientError
 from streams.runtime.records import DeadLetter, Event, Outbound
 from streams.validation import validate_event
 
-HR_SYNC_RESULT = "org.learnstream.hr.sync.result.v1"
-RESULT_TOPIC = "hr.sync.result"
 COMPLETION, REVOCATION = "COMPLETION", "REVOCATION"  # hr.sync.result `change`
 __all__ = ["HR_CORRECTION_REQUIRED", "HR_SYNC_RESULT", "HrSyncHandler", "build_handler"]
 DeadLetterSink = Callable[[list[DeadLetter]], None]
@@ -256,7 +255,6 @@ def _result(
     # the outcome is part of the cause: a FAILED result later retried to SENT is a new fact
     cause = f"{event.event_id}:{key.target}:{outcome.status}:{digest}"
     return derived(
-        RESULT_TOPIC,
         HR_SYNC_RESULT,
         key.learner_id,
         tenant_id=event.tenant_id,
@@ -282,7 +280,8 @@ def build_handler(settings: Settings, hr: HrSettings | None = None) -> HrSyncHan
     from learnstream.topology import load_topology
     from streams.runtime.dead_letters import DeadLetterPublisher
 
-    dlq = load_topology(settings.topology_file).agents["hr_sync"].dlq
+    spec = load_topology(settings.topology_file).agents["hr_sync"]
+    dlq, (org_table,) = spec.dlq, spec.tables  # topology check: the org chart is its one table
     publisher: list[DeadLetterPublisher] = []
 
     def dead_letters(letters: list[DeadLetter]) -> None:
@@ -293,11 +292,12 @@ def build_handler(settings: Settings, hr: HrSettings | None = None) -> HrSyncHan
     from streams.runtime.end_offsets import EndOffsets
 
     org_offsets = EndOffsets(settings)  # one client for every batch (a client each was slow)
+    org_topic = settings.topic(org_table)
 
     def org_ready(conn: psycopg.Connection) -> bool:
         from streams.progress_store import caught_up
 
-        topic = settings.topic("org.employment")
+        topic = org_topic
         # A failure is the batch's transient error; EndOffsets replaces its client itself.
         ends = {p: end for (_, p), end in org_offsets.of([topic]).items()}
         return caught_up(conn, "notifications", topic, ends)

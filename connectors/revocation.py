@@ -18,13 +18,12 @@ from connectors.audit import AuditKey
 from connectors.targets import SAP, WORKDAY, hr_user_id
 from connectors.workday import is_revoked, revoked_payload
 from learnstream import ids
+from learnstream.names import HR_CORRECTION_REQUIRED
 from streams.derive import derived
 from streams.notifications_store import load_snapshots
 from streams.rules.orgchart import snapshot_at
 from streams.runtime.records import Event, Outbound
 
-HR_CORRECTION_REQUIRED = "org.learnstream.hr.correction.required.v1"
-CORRECTION_TOPIC = "hr.correction.required"
 REVOKED_REASON = "CERTIFICATE_REVOKED"
 # a late fact moved the completion earlier or raised its score (docs/contract)
 CORRECTED = "COMPLETION_CORRECTED"
@@ -90,7 +89,6 @@ def correction(
     r = event.record
     at = r["revoked_at"] if reason == REVOKED_REASON else r["issued_at"]
     return derived(
-        CORRECTION_TOPIC,
         HR_CORRECTION_REQUIRED,
         r["learner_id"],
         tenant_id=event.tenant_id,

@@ -1,12 +1,16 @@
 """Workday SOAP plumbing: envelopes, WS-Security, safe parsing and typed SOAP Faults.
 
-Parsing refuses DTDs outright (what defusedxml would do): no entity expansion, no external
-fetches, whatever the server or a client sends.
+Every XML body from outside (Workday's responses; the requests the simulator receives) is
+parsed by defusedxml with DTDs forbidden: no entity expansion, no external fetches, whatever
+the server or a client sends.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as defused_fromstring
 
 from connectors.http import PermanentHrError, UncertainOutcome
 
@@ -35,10 +39,13 @@ class UnsafeXml(ValueError):
 
 
 def parse(data: bytes | str) -> ET.Element:
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    if "<!DOCTYPE" in text or "<!ENTITY" in text:
-        raise UnsafeXml("DTDs and entities are not allowed in SOAP messages")
-    return ET.fromstring(text)
+    """Untrusted XML to an element tree; a DTD, entity or external reference is UnsafeXml,
+    malformed XML is ET.ParseError (as from the standard library)."""
+    try:
+        root: ET.Element = defused_fromstring(data, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise UnsafeXml(f"DTDs and entities are not allowed in SOAP messages ({exc!r})") from exc
+    return root
 
 
 def envelope(body: ET.Element, username: str | None = None, password: str | None = None) -> bytes:

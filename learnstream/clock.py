@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-HOUR_MS = 3_600_000
+SECOND_MS = 1000
+MINUTE_MS = 60 * SECOND_MS
+HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 
 # Clients deliver late (offline apps, retries). A time-based decision (OVERDUE, AT_RISK) is

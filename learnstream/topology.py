@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from learnstream import names
+
+if TYPE_CHECKING:
+    from learnstream.settings import Settings
 
 
 class _Strict(BaseModel):
@@ -99,6 +104,11 @@ class Topology(_Strict):
             if event_name in spec.value_schemas:
                 return name
         raise KeyError(f"no topic in topology.yaml carries {event_name}")
+
+
+def activity_topic(settings: Settings) -> str:
+    """The topic client apps publish learner activity to (the learner lane's input)."""
+    return load_topology(settings.topology_file).topic_for_event(names.LESSON_COMPLETED)
 
 
 @lru_cache(maxsize=4)

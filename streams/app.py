@@ -84,8 +84,14 @@ def load_handler(spec: AgentSpec, settings: Settings) -> Handler:
 
 def create_app(settings: Settings, topology: Topology | None = None) -> faust.App:
     topology = topology or load_topology(settings.topology_file)
+    app_id = settings.topic("learnstream")
+    # Faust's default datadir, "<app id>-data" in the working directory, left one per test
+    # world and bench run in the checkout (empty: the store is memory://).
+    datadir = settings.state_dir / "faust" / app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes the last level only
     app = faust.App(
-        settings.topic("learnstream"),
+        app_id,
+        datadir=str(datadir),
         broker=broker_urls(settings),
         broker_credentials=broker_credentials(settings),
         store="memory://",

@@ -10,21 +10,20 @@ import psycopg
 import redis
 
 from learnstream import ids
-from learnstream.settings import Settings
-from streams.derive import (
+from learnstream.clock import DAY_MS
+from learnstream.names import (
     CERTIFICATE_ISSUED,
     CERTIFICATE_REVOKED,
     COURSE_COMPLETED,
+    PROGRESS_CHANGED,
     RECERTIFICATION_REQUIRED,
-    derived,
 )
+from learnstream.settings import Settings
+from streams.derive import derived
 from streams.leaderboard import refresh_members
-from streams.rules.progress import DAY_MS
 from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
 
-OUTPUT_TOPIC = "credential.certificate"
-PROGRESS_CHANGED = "org.learnstream.learning.progress.changed.v1"
 NO_ASSESSMENT_SCORE = 1.0  # a course without assessments certifies completion, not a score
 
 
@@ -139,7 +138,6 @@ class CertificationHandler:
             r = event.record
             out.append(
                 derived(
-                    OUTPUT_TOPIC,
                     CERTIFICATE_ISSUED,
                     r["learner_id"],
                     tenant_id=event.tenant_id,
@@ -186,7 +184,6 @@ class CertificationHandler:
             return []
         return [
             derived(
-                OUTPUT_TOPIC,
                 CERTIFICATE_REVOKED,
                 learner,
                 tenant_id=event.tenant_id,

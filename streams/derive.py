@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from learnstream import ids
 from learnstream.events import make_envelope
+from learnstream.settings import get_settings
+from learnstream.topology import load_topology
 from streams.runtime.records import Outbound
 
 SOURCE = "/learnstream/streams"
-PROGRESS_CHANGED = "org.learnstream.learning.progress.changed.v1"
-COURSE_COMPLETED = "org.learnstream.learning.course.completed.v1"
-RECERTIFICATION_REQUIRED = "org.learnstream.learning.recertification.required.v1"
-CERTIFICATE_ISSUED = "org.learnstream.credential.certificate.issued.v1"
-CERTIFICATE_REVOKED = "org.learnstream.credential.certificate.revoked.v1"
-NOTIFICATION_REQUESTED = "org.learnstream.notification.notification.requested.v1"
+
+
+@cache
+def topic_of(event_name: str) -> str:
+    """The topic topology.yaml gives the event (one per event: `learnstream topology check`)."""
+    return load_topology(get_settings().topology_file).topic_for_event(event_name)
 
 
 def derived(
-    topic: str,
     event_name: str,
     key: str,
     *,
@@ -38,4 +40,6 @@ def derived(
         correlation_id=correlation_id,
         causation_id=cause,
     )
-    return Outbound(topic, event_name, key, {"envelope": envelope, **fields}, headers or {})
+    return Outbound(
+        topic_of(event_name), event_name, key, {"envelope": envelope, **fields}, headers or {}
+    )

@@ -12,10 +12,11 @@ import psycopg
 
 from learnstream import ids
 from learnstream.clock import ALLOWED_LATENESS_MS, AT_RISK_PERCENT, AT_RISK_WINDOW_MS
+from learnstream.names import PROGRESS_CHANGED
 from streams import progress_store as store
-from streams.derive import PROGRESS_CHANGED, derived
+from streams.derive import derived
 from streams.progress import ProgressHandler, timeline_of
-from streams.progress_events import OUTPUT_TOPIC, progress_fields
+from streams.progress_events import progress_fields
 from streams.redis_views import refresh_learners
 from streams.rules.timeline import Progress, fold_until, progress_as_of
 from streams.runtime.locks import try_lock_learners
@@ -218,7 +219,6 @@ def _alert(
     """A progress snapshot as of the threshold, marked with the transition it announces."""
     status = "overdue" if kind == "overdue" else then.status
     return derived(
-        OUTPUT_TOPIC,
         PROGRESS_CHANGED,
         pair[0],
         tenant_id=tenant,

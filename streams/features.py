@@ -16,14 +16,11 @@ from typing import Any
 import psycopg
 import redis
 
-from learnstream import ids
+from learnstream import ids, names
 from learnstream.settings import Settings
 from streams.activity_cache import ActivityCache
 from streams.features_store import (
-    CANCELLED,
     CONSUMER,
-    ENGAGEMENT,
-    ENROLLED,
     advance_watermark,
     compute_features,
     compute_popularity,
@@ -46,7 +43,7 @@ from streams.validation import validate_event
 KEY_PREFIX = "learnstream:"
 REBUILD_CHUNK = 500
 
-KNOWN = ENGAGEMENT | {ENROLLED, CANCELLED}
+KNOWN = names.ACTIVITY  # engagement, and enrolling or cancelling
 
 
 class FeaturesHandler:

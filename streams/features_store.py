@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from learnstream import ids
+from learnstream import ids, names
 from streams.activity_cache import ActivityCache, BatchActivity, LearnerInputs, load_inputs
 from streams.progress_store import advance_watermarks
 from streams.rules import features as rules
@@ -19,24 +19,9 @@ from streams.rules.features import CoursePopularity, GradeFact, LearnerFeatures,
 from streams.runtime.records import Event
 
 CONSUMER = "features"
-_LEARNING = "org.learnstream.learning."
-ENROLLED = f"{_LEARNING}enrollment.created.v1"
-CANCELLED = f"{_LEARNING}enrollment.cancelled.v1"
-GRADED = f"{_LEARNING}assessment.graded.v1"
-CORRECTED = f"{_LEARNING}grade.corrected.v1"
 # What counts as activity is what docs/domain-rules.md counts for last_activity_at: enrolling
 # or cancelling is not engagement.
-ENGAGEMENT = {
-    f"{_LEARNING}{name}.v1"
-    for name in (
-        "lesson.completed",
-        "module.completed",
-        "video.progressed",
-        "assessment.submitted",
-        "assessment.graded",
-        "grade.corrected",
-    )
-}
+ENGAGEMENT = names.ACTIVITY - {names.ENROLLMENT_CREATED, names.ENROLLMENT_CANCELLED}
 _EPOCH_DAY = date(1970, 1, 1)
 
 
@@ -63,13 +48,13 @@ def record_events(conn: psycopg.Connection, events: Iterable[Event]) -> BatchAct
             daily[(learner, rules.day_of(t))] += 1
             last = t if last is None else max(last, t)
         learners[learner] = (event.tenant_id, last)
-        if event.name == ENROLLED:
+        if event.name == names.ENROLLMENT_CREATED:
             enrolments[(r["course_id"], rules.day_of(t), event.source.partition)] += 1
-        elif event.name in (GRADED, CORRECTED):
+        elif event.name in (names.ASSESSMENT_GRADED, names.GRADE_CORRECTED):
             fact = GradeFact(
                 event.event_id,
                 t,
-                "graded" if event.name == GRADED else "corrected",
+                "graded" if event.name == names.ASSESSMENT_GRADED else "corrected",
                 r["course_id"],
                 r["assessment_id"],
                 r["attempt"],
@@ -83,7 +68,7 @@ def record_events(conn: psycopg.Connection, events: Iterable[Event]) -> BatchAct
                 {
                     "l": learner,
                     "e": event.event_id,
-                    "k": "graded" if event.name == GRADED else "corrected",
+                    "k": "graded" if event.name == names.ASSESSMENT_GRADED else "corrected",
                     "c": r["course_id"],
                     "a": r["assessment_id"],
                     "n": r["attempt"],

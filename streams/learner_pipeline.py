@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from learnstream import names
 from learnstream.settings import Settings
 from streams import certification, features, notifications, progress
 from streams.due_sweep import sweep_due
@@ -160,7 +161,7 @@ class LearnerPipeline:
         Recomputing it every batch read every completed pair each time."""
         day = None if clock is None else day_of(clock)
         moved, self._ranked_day = day != self._ranked_day, day
-        enrolled = any(e.name == features.ENROLLED for e in events)
+        enrolled = any(e.name == names.ENROLLMENT_CREATED for e in events)
         return moved or enrolled or bool(self._certified)
 
 

@@ -13,15 +13,17 @@ import psycopg
 
 from learnstream import ids
 from learnstream.clock import AT_RISK_WINDOW_MS
-from learnstream.settings import Settings
-from streams.certification import header
-from streams.derive import (
+from learnstream.names import (
     CERTIFICATE_ISSUED,
     COURSE_COMPLETED,
+    EMPLOYMENT_CHANGED,
     NOTIFICATION_REQUESTED,
+    PROGRESS_CHANGED,
     RECERTIFICATION_REQUIRED,
-    derived,
 )
+from learnstream.settings import Settings
+from streams.certification import header
+from streams.derive import derived
 from streams.notifications_store import (
     Cause,
     causes_affected_by,
@@ -36,9 +38,6 @@ from streams.runtime.locks import lock_learners
 from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
 
-EMPLOYMENT_CHANGED = "org.learnstream.org.employment.changed.v1"
-PROGRESS_CHANGED = "org.learnstream.learning.progress.changed.v1"
-OUTPUT_TOPIC = "notification.requested"
 DEFAULT_CHANNEL = "WEBHOOK"
 DUE_TRANSITIONS = {"overdue": "OVERDUE", "at_risk": "AT_RISK"}
 # Kinds the learner is told about too, not only the manager in charge.
@@ -141,7 +140,6 @@ class NotificationsHandler:
             inserted.discard(notification_id)
             out.append(
                 derived(
-                    OUTPUT_TOPIC,
                     NOTIFICATION_REQUESTED,
                     recipient,
                     tenant_id=cause.tenant_id,

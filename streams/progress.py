@@ -12,6 +12,7 @@ import psycopg
 import redis
 
 from learnstream import ids
+from learnstream.names import COURSE_PUBLISHED as CATALOG
 from learnstream.settings import Settings
 from learnstream.topology import load_topology
 from streams import progress_store as store
@@ -33,7 +34,6 @@ from streams.runtime.locks import lock_learners
 from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
 
-CATALOG = "org.learnstream.catalog.course.published.v1"
 TIMELINE = "_timeline"  # a pair state's folded timeline, kept in memory only
 FACT_IDS = "_ids"  # the ids of its facts, kept in memory only
 Pair = store.Pair
@@ -44,9 +44,9 @@ class ProgressHandler:
 
     def __init__(
         self,
-        activity_topic: str = "learning.activity",
-        partitions: int = 6,
-        catalog_topic: str = "catalog.course",
+        activity_topic: str,
+        partitions: int,
+        catalog_topic: str,
         client: redis.Redis | None = None,
         prefix: str = "learnstream:",
         cache_learners: int = 0,
@@ -237,11 +237,12 @@ def build_handler(settings: Settings) -> ProgressHandler:
     from streams.features import redis_prefix
 
     topology = load_topology(settings.topology_file)
-    topic = "learning.activity"
+    spec = topology.agents[ProgressHandler.consumer]
+    (activity,), (catalog,) = spec.inputs, spec.tables  # topology check: one of each
     return ProgressHandler(
-        settings.topic(topic),
-        topology.partitions(topic),
-        settings.topic("catalog.course"),
+        settings.topic(activity),
+        topology.partitions(activity),
+        settings.topic(catalog),
         redis.Redis.from_url(settings.redis_address, decode_responses=True),
         redis_prefix(settings),
         settings.worker_state_cache_learners,

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from learnstream import ids
-from streams.derive import COURSE_COMPLETED, PROGRESS_CHANGED, RECERTIFICATION_REQUIRED, derived
+from learnstream.names import COURSE_COMPLETED, PROGRESS_CHANGED, RECERTIFICATION_REQUIRED
+from streams.derive import derived
 from streams.rules.timeline import Completion, Progress, Recertify, Timeline
 from streams.runtime.records import Outbound
 
-OUTPUT_TOPIC = "learning.progress"
 SNAPSHOT = "_snapshot"  # "_": kept in memory with the pair, never written (progress_store)
 Pair = tuple[str, str]  # (learner_id, course_id)
 
@@ -52,7 +52,6 @@ def emissions(
                 (
                     c.revoked_at,
                     derived(
-                        OUTPUT_TOPIC,
                         PROGRESS_CHANGED,
                         learner,
                         tenant_id=tenant,
@@ -80,7 +79,6 @@ def emissions(
             (
                 at,
                 derived(
-                    OUTPUT_TOPIC,
                     PROGRESS_CHANGED,
                     learner,
                     tenant_id=tenant,
@@ -98,7 +96,6 @@ def emissions(
 def completed(tenant: str, pair: Pair, c: Completion, cause: str) -> Outbound:
     learner, course = pair
     return derived(
-        OUTPUT_TOPIC,
         COURSE_COMPLETED,
         learner,
         tenant_id=tenant,
@@ -121,7 +118,6 @@ def completed(tenant: str, pair: Pair, c: Completion, cause: str) -> Outbound:
 def recertification(tenant: str, pair: Pair, c: Completion, r: Recertify) -> Outbound:
     learner, course = pair
     return derived(
-        OUTPUT_TOPIC,
         RECERTIFICATION_REQUIRED,
         learner,
         tenant_id=tenant,

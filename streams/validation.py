@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from learnstream import names
 from streams.runtime.errors import InvalidContent
 
 Check = Callable[[dict[str, Any]], str | None]
@@ -52,11 +53,11 @@ def _corrected(r: dict[str, Any]) -> str | None:
 
 
 CHECKS: dict[str, Check] = {
-    "org.learnstream.learning.assessment.graded.v1": _graded,
-    "org.learnstream.learning.assessment.submitted.v1": _attempt,
-    "org.learnstream.learning.grade.corrected.v1": _corrected,
-    "org.learnstream.learning.video.progressed.v1": _video,
-    "org.learnstream.catalog.course.published.v1": _catalog,
+    names.ASSESSMENT_GRADED: _graded,
+    names.ASSESSMENT_SUBMITTED: _attempt,
+    names.GRADE_CORRECTED: _corrected,
+    names.VIDEO_PROGRESSED: _video,
+    names.COURSE_PUBLISHED: _catalog,
 }
 ID_FIELDS = ("learner_id", "course_id", "recipient_id")
 

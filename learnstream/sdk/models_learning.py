@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar, Self
 
 from pydantic import Field, model_validator
 
+from learnstream import names
 from learnstream.sdk.models_base import (
     Attempt,
     Count,
@@ -44,7 +45,7 @@ class ProgressStatus(enum.StrEnum):
 
 
 class EnrollmentCreated(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.learning.enrollment.created.v1"
+    EVENT_NAME: ClassVar[str] = names.ENROLLMENT_CREATED
 
     enrollment_id: Id
     learner_id: Id
@@ -55,7 +56,7 @@ class EnrollmentCreated(Event):
 
 
 class EnrollmentCancelled(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.learning.enrollment.cancelled.v1"
+    EVENT_NAME: ClassVar[str] = names.ENROLLMENT_CANCELLED
 
     enrollment_id: Id
     learner_id: Id
@@ -65,7 +66,7 @@ class EnrollmentCancelled(Event):
 
 
 class LessonCompleted(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.learning.lesson.completed.v1"
+    EVENT_NAME: ClassVar[str] = names.LESSON_COMPLETED
 
     learner_id: Id
     course_id: Id
@@ -75,7 +76,7 @@ class LessonCompleted(Event):
 
 
 class ModuleCompleted(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.learning.module.completed.v1"
+    EVENT_NAME: ClassVar[str] = names.MODULE_COMPLETED
 
     learner_id: Id
     course_id: Id
@@ -97,7 +98,7 @@ class WatchedSegment(Frozen):
 
 
 class VideoProgressed(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.learning.video.progressed.v1"
+    EVENT_NAME: ClassVar[str] = names.VIDEO_PROGRESSED
 
     learner_id: Id
     course_id: Id
@@ -127,7 +128,7 @@ class VideoProgressed(Event):
 
 
 class AssessmentSubmitted(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.learning.assessment.submitted.v1"
+    EVENT_NAME: ClassVar[str] = names.ASSESSMENT_SUBMITTED
 
     learner_id: Id
     course_id: Id
@@ -139,7 +140,7 @@ class AssessmentSubmitted(Event):
 
 
 class AssessmentGraded(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.learning.assessment.graded.v1"
+    EVENT_NAME: ClassVar[str] = names.ASSESSMENT_GRADED
 
     learner_id: Id
     course_id: Id
@@ -161,7 +162,7 @@ class AssessmentGraded(Event):
 
 
 class GradeCorrected(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.learning.grade.corrected.v1"
+    EVENT_NAME: ClassVar[str] = names.GRADE_CORRECTED
 
     learner_id: Id
     course_id: Id
@@ -186,7 +187,7 @@ class GradeCorrected(Event):
 
 
 class CourseCompleted(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.learning.course.completed.v1"
+    EVENT_NAME: ClassVar[str] = names.COURSE_COMPLETED
 
     completion_id: uuid.UUID
     learner_id: Id
@@ -199,7 +200,7 @@ class CourseCompleted(Event):
 
 
 class RecertificationRequired(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.learning.recertification.required.v1"
+    EVENT_NAME: ClassVar[str] = names.RECERTIFICATION_REQUIRED
 
     certificate_id: uuid.UUID
     completion_id: uuid.UUID
@@ -223,7 +224,7 @@ class RecertificationRequired(Event):
 
 
 class ProgressChanged(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.learning.progress.changed.v1"
+    EVENT_NAME: ClassVar[str] = names.PROGRESS_CHANGED
 
     learner_id: Id
     course_id: Id

@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
+from learnstream import names
 from learnstream.sdk.models_base import (
     INT32_MAX,
     Attempt,
@@ -106,7 +107,7 @@ class SkillWeight(Frozen):
 
 
 class CoursePublished(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.catalog.course.published.v1"
+    EVENT_NAME: ClassVar[str] = names.COURSE_PUBLISHED
     KEY_FIELD: ClassVar[str] = "course_id"
 
     course_id: Id
@@ -147,7 +148,7 @@ class CoursePublished(Event):
 
 
 class EmploymentChanged(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.org.employment.changed.v1"
+    EVENT_NAME: ClassVar[str] = names.EMPLOYMENT_CHANGED
 
     learner_id: Id
     manager_id: Id | None = None
@@ -159,7 +160,7 @@ class EmploymentChanged(Event):
 
 
 class ProfileChanged(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.learner.profile.changed.v1"
+    EVENT_NAME: ClassVar[str] = names.PROFILE_CHANGED
 
     learner_id: Id
     display_name: Text | None = None
@@ -177,7 +178,7 @@ class ProfileChanged(Event):
 
 
 class CertificateIssued(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.credential.certificate.issued.v1"
+    EVENT_NAME: ClassVar[str] = names.CERTIFICATE_ISSUED
 
     certificate_id: uuid.UUID
     learner_id: Id
@@ -199,7 +200,7 @@ class CertificateIssued(Event):
 
 
 class CertificateRevoked(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.credential.certificate.revoked.v1"
+    EVENT_NAME: ClassVar[str] = names.CERTIFICATE_REVOKED
 
     certificate_id: uuid.UUID
     learner_id: Id
@@ -209,7 +210,7 @@ class CertificateRevoked(Event):
 
 
 class NotificationRequested(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.notification.notification.requested.v1"
+    EVENT_NAME: ClassVar[str] = names.NOTIFICATION_REQUESTED
     KEY_FIELD: ClassVar[str] = "recipient_id"
 
     notification_id: uuid.UUID
@@ -222,7 +223,7 @@ class NotificationRequested(Event):
 
 
 class SyncResult(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.hr.sync.result.v1"
+    EVENT_NAME: ClassVar[str] = names.HR_SYNC_RESULT
 
     target: HrTarget
     learner_id: Id
@@ -243,7 +244,7 @@ class SyncResult(Event):
 
 
 class CorrectionRequired(Event):
-    EVENT_NAME: ClassVar[str] = "org.learnstream.hr.correction.required.v1"
+    EVENT_NAME: ClassVar[str] = names.HR_CORRECTION_REQUIRED
 
     target: HrTarget
     learner_id: Id

@@ -10,17 +10,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from learnstream.simulate.catalog import Item
-from learnstream.simulate.journey_state import Attempt, JourneyState
-from learnstream.simulate.model import (
+from learnstream.clock import HOUR_MS, MINUTE_MS, SECOND_MS
+from learnstream.names import (
     ASSESSMENT_GRADED,
     ASSESSMENT_SUBMITTED,
     GRADE_CORRECTED,
-    HOUR_MS,
-    MINUTE_MS,
-    SECOND_MS,
     VIDEO_PROGRESSED,
 )
+from learnstream.simulate.catalog import Item
+from learnstream.simulate.journey_state import Attempt, JourneyState
 
 MAX_ATTEMPTS = 3
 

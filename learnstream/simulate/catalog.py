@@ -16,7 +16,9 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from learnstream.simulate.model import COURSE_PUBLISHED, SECOND_MS, Emitter
+from learnstream.clock import SECOND_MS
+from learnstream.names import COURSE_PUBLISHED
+from learnstream.simulate.model import Emitter
 
 if TYPE_CHECKING:
     from learnstream.simulate.world import World

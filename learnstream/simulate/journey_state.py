@@ -10,8 +10,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from learnstream.clock import SECOND_MS
 from learnstream.simulate.catalog import Course, Item
-from learnstream.simulate.model import SECOND_MS, Draft, Emitter
+from learnstream.simulate.model import Draft, Emitter
 from learnstream.simulate.world import Person
 
 

@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import contextlib
 
+from learnstream.clock import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
 from learnstream.ids import from_epoch_ms, v5
+from learnstream.names import (
+    ENROLLMENT_CANCELLED,
+    ENROLLMENT_CREATED,
+    LESSON_COMPLETED,
+    MODULE_COMPLETED,
+)
 from learnstream.simulate.activities import Activities
 from learnstream.simulate.catalog import Item, Module
 from learnstream.simulate.journey_state import PairIntent, Stop
-from learnstream.simulate.model import (
-    DAY_MS,
-    ENROLLMENT_CANCELLED,
-    ENROLLMENT_CREATED,
-    HOUR_MS,
-    LESSON_COMPLETED,
-    MINUTE_MS,
-    MODULE_COMPLETED,
-    SECOND_MS,
-)
 
 __all__ = ["Journey", "PairIntent"]
 

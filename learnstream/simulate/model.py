@@ -13,18 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from learnstream.ids import LEARNSTREAM_NS
-
-COURSE_PUBLISHED = "org.learnstream.catalog.course.published.v1"
-EMPLOYMENT_CHANGED = "org.learnstream.org.employment.changed.v1"
-PROFILE_CHANGED = "org.learnstream.learner.profile.changed.v1"
-ENROLLMENT_CREATED = "org.learnstream.learning.enrollment.created.v1"
-ENROLLMENT_CANCELLED = "org.learnstream.learning.enrollment.cancelled.v1"
-LESSON_COMPLETED = "org.learnstream.learning.lesson.completed.v1"
-MODULE_COMPLETED = "org.learnstream.learning.module.completed.v1"
-VIDEO_PROGRESSED = "org.learnstream.learning.video.progressed.v1"
-ASSESSMENT_SUBMITTED = "org.learnstream.learning.assessment.submitted.v1"
-ASSESSMENT_GRADED = "org.learnstream.learning.assessment.graded.v1"
-GRADE_CORRECTED = "org.learnstream.learning.grade.corrected.v1"
+from learnstream.names import (
+    ASSESSMENT_GRADED,
+    ASSESSMENT_SUBMITTED,
+    ENROLLMENT_CANCELLED,
+    ENROLLMENT_CREATED,
+    GRADE_CORRECTED,
+    LESSON_COMPLETED,
+    MODULE_COMPLETED,
+    VIDEO_PROGRESSED,
+)
 
 ACTIVITY_EVENTS = (
     ENROLLMENT_CREATED,
@@ -36,11 +34,6 @@ ACTIVITY_EVENTS = (
     ASSESSMENT_GRADED,
     GRADE_CORRECTED,
 )
-
-SECOND_MS = 1000
-MINUTE_MS = 60 * SECOND_MS
-HOUR_MS = 60 * MINUTE_MS
-DAY_MS = 24 * HOUR_MS
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from learnstream import ids
+from learnstream.clock import DAY_MS
 from learnstream.ids import epoch_ms
-from learnstream.simulate.model import (
+from learnstream.names import (
     ASSESSMENT_GRADED,
     ASSESSMENT_SUBMITTED,
     COURSE_PUBLISHED,
-    DAY_MS,
     EMPLOYMENT_CHANGED,
     ENROLLMENT_CANCELLED,
     ENROLLMENT_CREATED,
@@ -21,8 +21,8 @@ from learnstream.simulate.model import (
     LESSON_COMPLETED,
     MODULE_COMPLETED,
     VIDEO_PROGRESSED,
-    SimEvent,
 )
+from learnstream.simulate.model import SimEvent
 from learnstream.simulate.oracle_state import (
     CatalogVersion,
     Completion,

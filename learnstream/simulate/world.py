@@ -13,17 +13,11 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from learnstream.clock import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
 from learnstream.ids import from_epoch_ms
+from learnstream.names import EMPLOYMENT_CHANGED, PROFILE_CHANGED
 from learnstream.simulate.catalog import SKILLS, Course, make_course, publish_catalog
-from learnstream.simulate.model import (
-    DAY_MS,
-    EMPLOYMENT_CHANGED,
-    HOUR_MS,
-    MINUTE_MS,
-    PROFILE_CHANGED,
-    SECOND_MS,
-    Emitter,
-)
+from learnstream.simulate.model import Emitter
 
 # fmt: off
 FIRST_NAMES = [

@@ -5,8 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import connectors.hr_tables  # noqa: F401  (registers the HR audit tables on Base.metadata)
-import sinks.feature_tables  # noqa: F401  (registers the feature tables on Base.metadata)
+# Imported for their side effect: they register the feature and HR audit tables on Base.metadata.
+import sinks.feature_tables
+import sinks.hr_tables  # noqa: F401
 from sinks.database import sqlalchemy_url
 from sinks.tables import Base
 

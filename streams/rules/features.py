@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from learnstream.clock import DAY_MS
 from streams.rules.catalog import COUNTED_KINDS
 
-DAY_MS = 86_400_000
 SHORT_WINDOW_DAYS = 7
 LONG_WINDOW_DAYS = 30
 # Each newer attempt on a skill counts 1 / MASTERY_DECAY times more than the one before it:

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from learnstream import names
+from learnstream.clock import DAY_MS
 from streams.rules.catalog import CourseRules
 
-DAY_MS = 86_400_000
 VIDEO_DONE_RATIO = 0.9
 ACTIVITY_KINDS = {"lesson", "module", "video", "submitted", "graded", "corrected"}
 
@@ -25,7 +26,7 @@ Fact = dict[str, Any]  # JSON-able: {"t": ms, "id": event_id, "kind": ..., field
 def to_fact(event_name: str, record: dict[str, Any], t: int, event_id: str) -> Fact | None:
     """The part of a learning event that progress needs; None for events it ignores."""
     base: Fact = {"t": t, "id": event_id}
-    if event_name.endswith("enrollment.created.v1"):
+    if event_name == names.ENROLLMENT_CREATED:
         due = record.get("due_at")
         return {
             **base,
@@ -33,18 +34,18 @@ def to_fact(event_name: str, record: dict[str, Any], t: int, event_id: str) -> F
             "due": _ms(due) if due is not None else None,
             "version": record.get("course_version"),  # null: the newest published
         }
-    if event_name.endswith("enrollment.cancelled.v1"):
+    if event_name == names.ENROLLMENT_CANCELLED:
         return {**base, "kind": "cancelled"}
-    if event_name.endswith("lesson.completed.v1"):
+    if event_name == names.LESSON_COMPLETED:
         return {
             **base,
             "kind": "lesson",
             "item": record["lesson_id"],
             "spent": record.get("time_spent_seconds") or 0.0,
         }
-    if event_name.endswith("module.completed.v1"):
+    if event_name == names.MODULE_COMPLETED:
         return {**base, "kind": "module", "module": record["module_id"]}
-    if event_name.endswith("video.progressed.v1"):
+    if event_name == names.VIDEO_PROGRESSED:
         segments = [[s["start_seconds"], s["end_seconds"]] for s in record["watched_segments"]]
         return {
             **base,
@@ -53,9 +54,9 @@ def to_fact(event_name: str, record: dict[str, Any], t: int, event_id: str) -> F
             "duration": record["duration_seconds"],
             "segments": segments,
         }
-    if event_name.endswith("assessment.submitted.v1"):
+    if event_name == names.ASSESSMENT_SUBMITTED:
         return {**base, "kind": "submitted", "spent": record.get("time_spent_seconds") or 0.0}
-    if event_name.endswith("assessment.graded.v1"):
+    if event_name == names.ASSESSMENT_GRADED:
         return {
             **base,
             "kind": "graded",
@@ -66,7 +67,7 @@ def to_fact(event_name: str, record: dict[str, Any], t: int, event_id: str) -> F
             "pass_mark": record["pass_mark"],
             "passed": record["passed"],
         }
-    if event_name.endswith("grade.corrected.v1"):
+    if event_name == names.GRADE_CORRECTED:
         return {
             **base,
             "kind": "corrected",

@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from learnstream.clock import DAY_MS
 from streams.rules.catalog import CourseRules
-from streams.rules.progress import DAY_MS, Fact, PairFacts
+from streams.rules.progress import Fact, PairFacts
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import pytest
 from pydantic import SecretStr
 
 from learnstream.settings import Settings
-from streams.worker import prepare
+from learnstream_cli.worker import prepare
 from tests.conftest import free_port
 
 

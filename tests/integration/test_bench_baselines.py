@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from learnstream.bench.baselines import naive_faust_rate, raw_consume_rate
 from learnstream.settings import Settings
 from learnstream.simulate.runner import run_simulation
+from learnstream_cli.bench.baselines import naive_faust_rate, raw_consume_rate
 from streams.verify import end_offsets
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,7 @@ def test_the_fast_lane_peer_applies_every_record_once(
     say each event once; counting more would inflate its rate."""
     import psycopg
 
-    from learnstream.bench.peers import naive_lane_rate
+    from learnstream_cli.bench.peers import naive_lane_rate
 
     topic, in_topic = activity
     result = naive_lane_rate(world, topic, in_topic, tmp_path / "lane", timeout_s=120)
@@ -87,7 +87,7 @@ def test_the_quix_peer_updates_its_state_once_per_event(
     kafka_settings: Settings, activity: tuple[str, int], tmp_path: Path
 ) -> None:
     """(g) runs in its own virtualenv; its changelog shows the per-key state it kept."""
-    from learnstream.bench.peers import quix_rate
+    from learnstream_cli.bench.peers import quix_rate
 
     topic, in_topic = activity
     result = quix_rate(kafka_settings, topic, in_topic, tmp_path / "quix", timeout_s=300)

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from learnstream.bench.api_load import measure_api
-from learnstream.bench.drain import wait_drained
-from learnstream.bench.latency import latency_targets, measure_latency
-from learnstream.bench.worker_metrics import cache_hits, member_ports, scrape
-from learnstream.bench.world import World, private_world, start_worker, stop
 from learnstream.settings import Settings
 from learnstream.simulate.runner import RunReport, run_simulation
+from learnstream_cli.bench.api_load import measure_api
+from learnstream_cli.bench.drain import wait_drained
+from learnstream_cli.bench.latency import latency_targets, measure_latency
+from learnstream_cli.bench.worker_metrics import cache_hits, member_ports, scrape
+from learnstream_cli.bench.world import World, private_world, start_worker, stop
 
 pytestmark = [pytest.mark.integration]
 

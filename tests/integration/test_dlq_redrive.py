@@ -13,10 +13,10 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from typer.testing import CliRunner, Result
 
-from learnstream.cli.dlq import app as dlq_app
 from learnstream.redrive import Redriver
 from learnstream.serde import build_serde
 from learnstream.settings import Settings, get_settings
+from learnstream_cli.commands.dlq import app as dlq_app
 from streams.runtime.dead_letters import DeadLetterPublisher
 from streams.runtime.records import DeadLetter, InboundRecord
 from tests.support.events import LESSON, lesson_completed

@@ -29,7 +29,6 @@ from typer.testing import CliRunner
 from connectors.audit import Journal
 from connectors.config import HrSettings
 from connectors.hr_sync import HR_CORRECTION_REQUIRED, HR_SYNC_RESULT, HrSyncHandler
-from connectors.hr_tables import HR_SYNC_STATUS_VIEW, HR_TABLES
 from connectors.reconcile import reconcile
 from connectors.simulators.common import running
 from connectors.simulators.sap import SapSimulator
@@ -37,11 +36,12 @@ from connectors.simulators.workday import WorkdaySimulator
 from connectors.targets import SapTarget, WorkdayTarget
 from learnstream import ids
 from learnstream.events import make_envelope
+from learnstream.names import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED
 from learnstream.sdk.models import EVENT_MODELS
 from learnstream.serde import build_serde
 from learnstream.settings import Settings
+from sinks.hr_tables import HR_SYNC_STATUS_VIEW, HR_TABLES
 from sinks.tables import Certificate, OrgSnapshot
-from streams.derive import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED
 from streams.runtime.errors import TransientError
 from streams.runtime.records import DeadLetter, Event, InboundRecord, Outbound
 
@@ -538,7 +538,7 @@ def test_status_view_matches_the_simulators_and_reconcile_finds_injected_drift(
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    from learnstream.cli.hr import app
+    from learnstream_cli.commands.hr import app
 
     clean = CliRunner().invoke(app, ["reconcile", "--database-url", rig.url])
     assert clean.exit_code == 0, clean.output

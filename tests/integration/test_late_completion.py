@@ -17,10 +17,10 @@ from sqlalchemy.engine import make_url
 
 from learnstream import ids
 from learnstream.events import make_envelope
+from learnstream.names import CERTIFICATE_ISSUED, COURSE_COMPLETED
 from learnstream.sdk.models import EVENT_MODELS
 from sinks.database import upgrade
 from streams.certification import CertificationHandler
-from streams.derive import CERTIFICATE_ISSUED, COURSE_COMPLETED
 from streams.learner_pipeline import in_memory
 from streams.progress import ProgressHandler
 from streams.runtime.records import Event, InboundRecord, Outbound
@@ -33,6 +33,10 @@ T0 = datetime(2025, 3, 10, 9, 0, 0, 500_000, tzinfo=UTC)
 MIN = timedelta(minutes=1)
 VALIDITY_DAYS = 180
 _offsets = itertools.count()
+
+
+def progress_stage() -> ProgressHandler:
+    return ProgressHandler("learning.activity", 6, "catalog.course")
 
 
 def event(name: str, at: datetime, **fields: Any) -> Event:
@@ -138,7 +142,7 @@ def named(out: list[Outbound], name: str) -> list[Outbound]:
 def test_a_late_fact_corrects_the_completion_and_its_certificate_once(
     conn: psycopg.Connection,
 ) -> None:
-    stages = (ProgressHandler(), CertificationHandler())
+    stages = (progress_stage(), CertificationHandler())
     batch(conn, stages, [CATALOG_EVENT])
 
     in_order, late = journey("bob")  # every fact in one batch: the reference
@@ -172,10 +176,10 @@ def test_a_late_fact_corrects_the_completion_and_its_certificate_once(
 def test_a_state_kept_in_memory_or_reloaded_corrects_alike(conn: psycopg.Connection) -> None:
     """The emitted completion's values live in the pair state: a worker that lost its memory
     (restart, rebalance) between the two batches corrects exactly as one that kept it."""
-    batch(conn, (ProgressHandler(), CertificationHandler()), [CATALOG_EVENT])
+    batch(conn, (progress_stage(), CertificationHandler()), [CATALOG_EVENT])
     on_time, late = journey("cid")
-    batch(conn, (ProgressHandler(), CertificationHandler()), on_time)
-    corrected = batch(conn, (ProgressHandler(), CertificationHandler()), [late])
+    batch(conn, (progress_stage(), CertificationHandler()), on_time)
+    corrected = batch(conn, (progress_stage(), CertificationHandler()), [late])
     assert len(named(corrected, CERTIFICATE_ISSUED)) == 1
     quiz_passed = T0 + 30 * MIN
     assert certificate(conn, "cid")[1:3] == (
@@ -190,7 +194,7 @@ def test_the_last_snapshot_stays_in_memory_and_a_reload_derives_the_same_event(
     """The pair row keeps what a restart needs, not the last progress snapshot emitted. A
     handler that lost its memory derives that snapshot again under the same event id, so the
     outbox (one row per id) relays it once."""
-    first = ProgressHandler()
+    first = progress_stage()
     on_time, _ = journey("dan")
     out = first.apply(conn, [CATALOG_EVENT, *on_time])
     conn.commit()
@@ -201,6 +205,6 @@ def test_the_last_snapshot_stays_in_memory_and_a_reload_derives_the_same_event(
     republished = event(CATALOG, CATALOG_EVENT.occurred_at, **{
         k: v for k, v in CATALOG_EVENT.record.items() if k != "envelope"
     })  # fmt: skip
-    again = ProgressHandler().apply(conn, [republished])  # same version: nothing changes
+    again = progress_stage().apply(conn, [republished])  # same version: nothing changes
     conn.rollback()
     assert [o.event_id for o in again] == snapshots[-1:]

@@ -22,7 +22,7 @@ from learnstream.settings import Settings
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-CLI = [sys.executable, "-m", "learnstream"]
+CLI = [sys.executable, "-m", "learnstream_cli"]
 needs_launcher = pytest.mark.skipif(
     not (shutil.which("java") and shutil.which("redis-server") and shutil.which("runuser")),
     reason="the local launcher needs java, redis-server and PostgreSQL binaries",
@@ -88,7 +88,8 @@ def test_up_twice_then_down_leaves_nothing_behind(private_env: dict[str, str]) -
 
 @needs_launcher
 def test_redis_data_survives_kill_9_through_the_append_only_file(tmp_path: Path) -> None:
-    settings = Settings(state_dir=tmp_path / "state", redis_port=free_port())
+    # An embedded Redis of its own even when the suite runs against an external one.
+    settings = Settings(state_dir=tmp_path / "state", redis_port=free_port(), redis_url=None)
     service = RedisService(settings)
     service.start()
     client = redis.Redis.from_url(settings.redis_address, decode_responses=True)

@@ -10,10 +10,11 @@ import uuid
 import psycopg
 import pytest
 
+from learnstream.names import COURSE_COMPLETED
 from learnstream.serde import build_serde
 from learnstream.settings import Settings
 from streams.app import worker_connection
-from streams.derive import COURSE_COMPLETED, derived
+from streams.derive import derived
 from streams.runtime import outbox
 from streams.runtime.records import Outbound
 
@@ -23,7 +24,6 @@ pytestmark = pytest.mark.integration
 def _completions(n: int) -> list[Outbound]:
     return [
         derived(
-            "learning.course",
             COURSE_COMPLETED,
             f"learner-{i % 7}",
             tenant_id="acme",

@@ -8,7 +8,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from learnstream.settings import Settings
-from learnstream.smoke import run_round_trip
+from learnstream_cli.smoke import run_round_trip
 
 pytestmark = pytest.mark.integration
 

@@ -21,12 +21,12 @@ import pytest
 from connectors.simulators.common import Faults, running
 from connectors.simulators.sap import SapSimulator
 from connectors.simulators.workday import WorkdaySimulator
-from learnstream.demo import webhook_receiver
 from learnstream.settings import Settings
 from learnstream.simulate import runner
 from learnstream.topology import load_topology
+from learnstream_cli.demo import webhook_receiver
+from learnstream_cli.worker import prepare
 from streams.verify import backlog, compare_with_oracle, consumer_names, end_offsets
-from streams.worker import prepare
 from tests.conftest import free_port
 from tests.reliability.checks import (
     check_dead_letters,

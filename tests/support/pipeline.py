@@ -35,7 +35,7 @@ class WorkerProcess:
         }
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "learnstream", "worker", "--loglevel", "warn"],
+            [sys.executable, "-m", "learnstream_cli", "worker", "--loglevel", "warn"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

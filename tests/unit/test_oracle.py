@@ -18,8 +18,7 @@ import pytest
 
 from learnstream import ids
 from learnstream.events import make_envelope
-from learnstream.simulate import Oracle, SimEvent, compute_oracle
-from learnstream.simulate.model import (
+from learnstream.names import (
     ASSESSMENT_GRADED,
     ASSESSMENT_SUBMITTED,
     COURSE_PUBLISHED,
@@ -31,6 +30,7 @@ from learnstream.simulate.model import (
     MODULE_COMPLETED,
     VIDEO_PROGRESSED,
 )
+from learnstream.simulate import Oracle, SimEvent, compute_oracle
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 DAY = 24 * 60  # minutes

@@ -13,9 +13,9 @@ import pytest
 from fastavro.read import SchemaResolutionError
 from typer.testing import CliRunner
 
-from learnstream.cli.schemas import app
 from learnstream.contract import can_read, check_full_transitive, check_repository, scan_repository
 from learnstream.settings import PROJECT_ROOT, get_settings
+from learnstream_cli.commands.schemas import app
 
 SCHEMA_DIR = PROJECT_ROOT / "schemas" / "avro"
 MODULE = "org.learnstream.learning.module.completed.v1"

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from learnstream.ids import epoch_ms
+from learnstream.names import COURSE_PUBLISHED, EMPLOYMENT_CHANGED, PROFILE_CHANGED
 from learnstream.sdk import model_for
 from learnstream.serde import AvroSerde, SchemaStore
 from learnstream.settings import Settings
@@ -22,12 +23,7 @@ from learnstream.simulate import (
     generate,
     simulate,
 )
-from learnstream.simulate.model import (
-    ACTIVITY_EVENTS,
-    COURSE_PUBLISHED,
-    EMPLOYMENT_CHANGED,
-    PROFILE_CHANGED,
-)
+from learnstream.simulate.model import ACTIVITY_EVENTS
 from learnstream.simulate.runner import TokenBucket, throttled
 
 
@@ -268,7 +264,7 @@ def test_token_bucket_limits_the_rate() -> None:
 
 
 def test_cli_dry_run_writes_the_oracle(tmp_path: Path) -> None:
-    from learnstream.cli.simulate import app
+    from learnstream_cli.commands.simulate import app
 
     target = tmp_path / "oracle.json"
     result = CliRunner().invoke(

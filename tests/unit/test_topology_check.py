@@ -10,10 +10,10 @@ import yaml
 from typer.testing import CliRunner
 
 from learnstream.asyncapi import build_asyncapi
-from learnstream.cli.topology import app
 from learnstream.serde import SchemaStore
 from learnstream.settings import Settings
 from learnstream.topology import Topology, check_topology, managed_topics
+from learnstream_cli.commands.topology import app
 
 settings = Settings()
 store = SchemaStore(settings.schema_dir)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from connectors.hr_tables import DROP_HR_SYNC_STATUS_VIEW, HR_SYNC_STATUS_VIEW
+from sinks.hr_tables import DROP_HR_SYNC_STATUS_VIEW, HR_SYNC_STATUS_VIEW
 
 revision = "0003"
 down_revision = "0002"

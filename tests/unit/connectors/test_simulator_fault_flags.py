@@ -35,7 +35,13 @@ def started(*flags: str) -> Iterator[tuple[str, str]]:
         "LEARNSTREAM_HR_WORKDAY_USERNAME": USER,
         "LEARNSTREAM_HR_WORKDAY_PASSWORD": PASSWORD,
     }
-    argv = [sys.executable, "-c", "from learnstream.cli import main; main()", "hr", "simulators"]
+    argv = [
+        sys.executable,
+        "-c",
+        "from learnstream_cli.commands import main; main()",
+        "hr",
+        "simulators",
+    ]
     argv += ["--sap-port", str(sap_port), "--workday-port", str(workday_port), *flags]
     process = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -51,10 +51,36 @@ def test_envelope_carries_a_ws_security_username_token() -> None:
     assert soap.username_token(soap.parse(soap.envelope(ET.Element("x")))) is None
 
 
-def test_dtds_are_refused() -> None:
-    bomb = '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>'
+LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><lolz>&lol2;</lolz>'
+)
+
+
+@pytest.mark.parametrize(
+    "unsafe",
+    [
+        '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>',  # internal entity
+        LAUGHS,  # entity expansion (billion laughs)
+        '<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>',  # external entity
+        '<!DOCTYPE a SYSTEM "http://127.0.0.1:9/a.dtd"><a/>',  # external DTD
+        b'<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE a><a/>',  # a bare DTD, as bytes
+    ],
+)
+def test_dtds_entities_and_external_references_are_refused(unsafe: str | bytes) -> None:
     with pytest.raises(soap.UnsafeXml):
-        soap.parse(bomb)
+        soap.parse(unsafe)
+
+
+def test_a_dtd_spelled_inside_text_is_data_not_a_dtd() -> None:
+    # A text search for "<!DOCTYPE" refused this; a parser sees character data.
+    root = soap.parse("<a><![CDATA[<!DOCTYPE x> <!ENTITY y>]]></a>")
+    assert root.text == "<!DOCTYPE x> <!ENTITY y>"
+
+
+def test_malformed_xml_is_a_parse_error() -> None:
+    with pytest.raises(ET.ParseError):
+        soap.parse(b"<a><b></a>")
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ console = Console()
 @app.command()
 def serde(learners: int = typer.Option(500, help="simulated learners to encode")) -> None:
     """Encode/decode events/s of learnstream's serde against bare fastavro."""
-    from learnstream.bench.serde import run_serde_bench
+    from learnstream_cli.bench.serde import run_serde_bench
 
     result = run_serde_bench(get_settings(), learners=learners)
     rates = result["rates"]
@@ -66,7 +66,7 @@ def pipeline(
 ) -> None:
     """Full pipeline events/s against the raw ceiling and a naive Faust job, publish→view
     latency, read-API latency under load and worker RSS, in private worlds of one run."""
-    from learnstream.bench.pipeline import PipelineOptions, run_pipeline_bench, write_results
+    from learnstream_cli.bench.pipeline import PipelineOptions, run_pipeline_bench, write_results
 
     sizes = _rss_sizes(rss_learners)
     if quick:

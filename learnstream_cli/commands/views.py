@@ -32,8 +32,8 @@ def rebuild(
 ) -> None:
     """Stop-the-world rebuild: truncate derived state, replay every topic from the start with a
     worker, and compare the views' checksums before and after. Workers must be stopped."""
-    from learnstream.demo import start_worker, stop_worker
     from learnstream.topology import load_topology
+    from learnstream_cli.demo import start_worker, stop_worker
     from sinks.rebuild import reset, views_checksum
     from streams.verify import backlog, consumer_names, wait_until_drained
 

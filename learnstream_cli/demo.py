@@ -39,7 +39,7 @@ def start_worker(
 ) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        [sys.executable, "-m", "learnstream", "worker"],
+        [sys.executable, "-m", "learnstream_cli", "worker"],
         stdout=log_path.open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -130,8 +130,8 @@ def run_demo(
     seed: int,
     on_progress: Any = None,
 ) -> DemoResult:
+    from learnstream_cli.worker import prepare
     from streams.verify import compare_with_oracle, wait_until_drained
-    from streams.worker import prepare
 
     prepare(settings)
     report = run_simulation(

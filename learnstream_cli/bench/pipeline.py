@@ -28,22 +28,23 @@ from typing import Any
 
 import psycopg
 
-from learnstream.bench.api_load import measure_api
-from learnstream.bench.drain import measure_drain
-from learnstream.bench.latency import latency_targets, measure_latency
-from learnstream.bench.rss import measure_rss
-from learnstream.bench.worker_metrics import (
+from learnstream.ids import from_epoch_ms
+from learnstream.log import get_logger
+from learnstream.settings import Settings
+from learnstream.simulate.runner import run_simulation
+from learnstream.topology import activity_topic
+from learnstream_cli.bench.api_load import measure_api
+from learnstream_cli.bench.drain import measure_drain
+from learnstream_cli.bench.latency import latency_targets, measure_latency
+from learnstream_cli.bench.rss import measure_rss
+from learnstream_cli.bench.worker_metrics import (
     cache_hits,
     member_ports,
     phase,
     scrape,
     stage_costs,
 )
-from learnstream.bench.world import World, private_world, start_worker, stop
-from learnstream.ids import from_epoch_ms
-from learnstream.log import get_logger
-from learnstream.settings import Settings
-from learnstream.simulate.runner import run_simulation
+from learnstream_cli.bench.world import World, private_world, start_worker, stop
 
 log = get_logger(__name__)
 Step = Callable[[str], None]
@@ -172,13 +173,13 @@ def run_pipeline_bench(
 def _baselines(
     world: World, events: int, topics: dict[str, int], step: Step
 ) -> dict[str, dict[str, Any]]:
-    from learnstream.bench.baselines import naive_faust_rate, raw_consume_rate
-    from learnstream.bench.peers import naive_lane_rate, quix_python, quix_rate
+    from learnstream_cli.bench.baselines import naive_faust_rate, raw_consume_rate
+    from learnstream_cli.bench.peers import naive_lane_rate, quix_python, quix_rate
 
     ws = world.settings
     step("(a) raw consume + decode")
     raw = raw_consume_rate(ws, [ws.topic(t) for t in topics], events)
-    activity = "learning.activity"
+    activity = activity_topic(ws)
     source, count = ws.topic(activity), topics[activity]
     step("(f) naive Faust baseline")
     naive = naive_faust_rate(ws, source, count, world.workdir / "naive")

@@ -24,7 +24,7 @@ def worker(
     ),
 ) -> None:
     """Run the stream processors (the learner lane, catalog, org chart, HR sync)."""
-    from streams.worker import run_worker, run_workers
+    from learnstream_cli.worker import run_worker, run_workers
 
     settings = get_settings()
     count = processes or os.cpu_count() or 1

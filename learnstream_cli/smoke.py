@@ -15,6 +15,7 @@ import psycopg
 import redis
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
+from learnstream import names
 from learnstream.events import ce_headers, make_envelope
 from learnstream.kafka_admin import ensure_topics
 from learnstream.kafka_clients import producer_config
@@ -23,7 +24,7 @@ from learnstream.serde import AvroSerde, build_serde
 from learnstream.settings import Settings
 from learnstream.topology import load_topology
 
-EVENT = "org.learnstream.learning.module.completed.v1"
+EVENT = names.MODULE_COMPLETED
 SMOKE_TABLE_DDL = """
 CREATE TABLE IF NOT EXISTS smoke_module_completions (
     event_id uuid PRIMARY KEY,
@@ -82,7 +83,7 @@ def sink_until(settings: Settings, topic: str, serde: AvroSerde, event_id: str) 
     consumer = Consumer(
         {
             **settings.kafka_client_config(),
-            "group.id": settings.topic("learnstream.smoke"),
+            "group.id": settings.topic("learnstream_cli.smoke"),
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }

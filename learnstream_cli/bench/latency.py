@@ -32,18 +32,19 @@ from typing import Any
 
 import psycopg
 
-from learnstream.bench.observer import Observer
-from learnstream.bench.procfs import CpuSampler
-from learnstream.bench.stats import summarize
 from learnstream.events import ce_headers, make_envelope
 from learnstream.ids import epoch_ms, from_epoch_ms
 from learnstream.log import get_logger
+from learnstream.names import LESSON_COMPLETED
 from learnstream.settings import Settings
-from learnstream.simulate.model import LESSON_COMPLETED, SimEvent
+from learnstream.simulate.model import SimEvent
+from learnstream.topology import activity_topic
+from learnstream_cli.bench.observer import Observer
+from learnstream_cli.bench.procfs import CpuSampler
+from learnstream_cli.bench.stats import summarize
 
 log = get_logger(__name__)
 GOAL_MS = 250.0
-TOPIC = "learning.activity"
 WARM_UP_TOPIC = "bench.warm-up"
 TICK_S = 0.005  # the generator's pacing step: an event leaves at most this much after its time
 Target = tuple[str, str, str, str | None, str]  # tenant, learner, course, module, lesson
@@ -124,7 +125,7 @@ def _produce(
     prepared, last_ms = _prepare(settings, targets, rate, seconds, event_epoch)
     producer, _ = build_producer(settings, delivery_timeout_s=30)
     _warm_up(settings, producer)
-    topic = settings.topic(TOPIC)
+    topic = settings.topic(activity_topic(settings))
     began = time.monotonic()
     n = 0
     while n < len(prepared):
@@ -218,7 +219,7 @@ def measure_latency(
     latency percentiles in ms, overall and per 5 s of sending, and the worker's CPU."""
     if not targets:
         raise ValueError("no lesson completions in the world to repeat")
-    observer = Observer(settings, consumer, TOPIC)
+    observer = Observer(settings, consumer, activity_topic(settings))
     observer.start()
     cpu = CpuSampler(worker_pid) if worker_pid is not None else None
     began = time.time()

@@ -19,8 +19,8 @@ import faust
 from fastavro import schemaless_reader
 from faust.types import StreamT
 
-from learnstream.bench.baselines import HEADER, SETTINGS_ENV, named_writers
 from learnstream.settings import Settings
+from learnstream_cli.bench.baselines import HEADER, SETTINGS_ENV, named_writers
 from streams.app import broker_credentials, broker_urls
 
 LEARNING = "org.learnstream.learning."

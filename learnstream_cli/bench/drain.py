@@ -15,14 +15,13 @@ from typing import Any
 
 import psycopg
 
-from learnstream.bench.procfs import CpuSampler, memory_mb
-from learnstream.bench.world import World, log_tail
 from learnstream.log import get_logger
-from learnstream.topology import load_topology
+from learnstream.topology import activity_topic, load_topology
+from learnstream_cli.bench.procfs import CpuSampler, memory_mb
+from learnstream_cli.bench.world import World, log_tail
 
 log = get_logger(__name__)
 FIRST_OFFSET_POLL_S = 0.05
-MAIN_INPUT = "learning.activity"
 MAIN_CONSUMER = "progress"  # the learner lane's (the baselines' consumers share the database)
 BACKLOG_POLL_S = 0.25
 
@@ -48,7 +47,7 @@ def wait_first_offset(world: World, proc: subprocess.Popen[bytes], timeout_s: fl
             row = conn.execute(
                 "SELECT 1 FROM stream_offsets WHERE consumer = %s AND topic = %s "
                 "AND next_offset > 0 LIMIT 1",
-                (MAIN_CONSUMER, world.settings.topic(MAIN_INPUT)),
+                (MAIN_CONSUMER, world.settings.topic(activity_topic(world.settings))),
             )
             if row.fetchone() is not None:
                 return time.time()

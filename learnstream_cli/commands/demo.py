@@ -7,10 +7,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from learnstream.cli.infra import render
 from learnstream.infra import Stack
 from learnstream.settings import get_settings
-from learnstream.smoke import run_round_trip
+from learnstream_cli.commands.infra import render
+from learnstream_cli.smoke import run_round_trip
 
 console = Console()
 
@@ -28,7 +28,7 @@ def run(
     seed: int = typer.Option(1, help="same seed, same world"),
 ) -> None:
     """Run the backbone on a simulated learning platform and show what it produced."""
-    from learnstream.demo import run_demo
+    from learnstream_cli.demo import run_demo
 
     _stack_up()
     settings = get_settings()
@@ -56,7 +56,7 @@ def run(
         for what, count in rows:
             table.add_row(str(what), str(count))
         console.print(table)
-    from learnstream.demo import api_example
+    from learnstream_cli.demo import api_example
 
     example = api_example(settings)
     console.print(

@@ -13,14 +13,14 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from learnstream.bench.drain import wait_drained, wait_first_offset
-from learnstream.bench.procfs import memory_mb
-from learnstream.bench.world import private_world, start_worker, stop
 from learnstream.events import make_envelope
 from learnstream.log import get_logger
+from learnstream.names import COURSE_PUBLISHED, EMPLOYMENT_CHANGED, ENROLLMENT_CREATED
 from learnstream.settings import Settings
 from learnstream.simulate.generator import simulate
-from learnstream.simulate.model import COURSE_PUBLISHED, EMPLOYMENT_CHANGED, ENROLLMENT_CREATED
+from learnstream_cli.bench.drain import wait_drained, wait_first_offset
+from learnstream_cli.bench.procfs import memory_mb
+from learnstream_cli.bench.world import private_world, start_worker, stop
 
 log = get_logger(__name__)
 TENANT = "acme"

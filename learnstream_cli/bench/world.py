@@ -56,7 +56,7 @@ def _admin_url(settings: Settings) -> str:
 @contextmanager
 def private_world(base: Settings, tag: str, *, keep: bool = False) -> Iterator[World]:
     """Create and migrate a private world (topics from topology.yaml); drop it afterwards."""
-    from streams.worker import prepare
+    from learnstream_cli.worker import prepare
 
     unique = uuid.uuid4().hex[:8]
     name = f"bench_{tag}_{unique}"
@@ -131,11 +131,11 @@ def _drop_kafka(settings: Settings) -> None:
 def spawn(
     world: World, argv: list[str], log_name: str, extra: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """`python -m learnstream <argv>` in its own session, in the world's working directory
+    """`python -m learnstream_cli <argv>` in its own session, in the world's working directory
     (Faust writes its data directory into the current directory)."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("LEARNSTREAM_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "learnstream", *argv],
+        [sys.executable, "-m", "learnstream_cli", *argv],
         cwd=world.workdir,
         env={
             **inherited,

@@ -108,7 +108,7 @@ def _settings_json(settings: Settings) -> str:
 
 
 def partition_count(settings: Settings, topic: str) -> int:
-    consumer = Consumer({**settings.kafka_client_config(), "group.id": "learnstream.bench"})
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": "learnstream_cli.bench"})
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]
         if metadata.error is not None:
@@ -136,7 +136,7 @@ def naive_faust_rate(
     command = [
         sys.executable,
         "-m",
-        "learnstream.bench.naive_faust",
+        "learnstream_cli.bench.naive_faust",
         "--topic",
         topic,
         "--expected",

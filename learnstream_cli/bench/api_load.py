@@ -23,10 +23,10 @@ import httpx
 import psycopg
 from pydantic import SecretStr
 
-from learnstream.bench.procfs import CpuSampler
-from learnstream.bench.stats import summarize
-from learnstream.bench.world import World, free_port, log_tail, spawn, stop
 from learnstream.log import get_logger
+from learnstream_cli.bench.procfs import CpuSampler
+from learnstream_cli.bench.stats import summarize
+from learnstream_cli.bench.world import World, free_port, log_tail, spawn, stop
 
 log = get_logger(__name__)
 # endpoint -> weight in the mix

@@ -24,10 +24,10 @@ from typing import Any
 import orjson
 import psycopg
 
-from learnstream.bench.baselines import SETTINGS_ENV
-from learnstream.bench.naive_faust import COUNTERS, LEARNING
 from learnstream.serde import build_serde
 from learnstream.settings import Settings
+from learnstream_cli.bench.baselines import SETTINGS_ENV
+from learnstream_cli.bench.naive_faust import COUNTERS, LEARNING
 from streams.lane import FastLane
 from streams.runtime.processor import BatchProcessor, BatchStats
 from streams.runtime.records import Event, Outbound

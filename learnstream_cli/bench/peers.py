@@ -19,15 +19,16 @@ from pathlib import Path
 
 from fastavro.schema import to_parsing_canonical_form
 
-from learnstream.bench.baselines import (
+from learnstream.log import get_logger
+from learnstream.settings import Settings
+from learnstream.topology import load_topology
+from learnstream_cli.bench.baselines import (
     SETTINGS_ENV,
     _result,
     _settings_json,
     named_writers,
     run_until_result,
 )
-from learnstream.log import get_logger
-from learnstream.settings import Settings
 
 log = get_logger(__name__)
 QUIX_REQUIREMENT = "quixstreams>=3.28,<3.29"  # the version GUIDE §8 measured
@@ -99,13 +100,13 @@ def naive_lane_rate(
     command = [
         sys.executable,
         "-m",
-        "learnstream.bench.naive_lane",
+        "learnstream_cli.bench.naive_lane",
         "--topic",
         topic,
         "--expected",
         str(expected),
         "--dlq",
-        "learning.activity.dlq",  # the runtime prefixes it
+        load_topology(settings.topology_file).agents["progress"].dlq,  # the runtime prefixes it
         "--run",
         run,
         "--result",

@@ -7,7 +7,10 @@ import sys
 import typer
 from rich.console import Console
 
-from learnstream.cli import (
+from learnstream.infra.errors import InfraError
+from learnstream.log import configure_logging
+from learnstream.settings import get_settings
+from learnstream_cli.commands import (
     api,
     bench,
     db,
@@ -21,9 +24,6 @@ from learnstream.cli import (
     views,
     worker,
 )
-from learnstream.infra.errors import InfraError
-from learnstream.log import configure_logging
-from learnstream.settings import get_settings
 
 app = typer.Typer(
     help="learnstream: Kafka + Avro + Faust backbone for learning platforms.",
@@ -52,7 +52,7 @@ def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     try:
-        app()
+        app(prog_name="learnstream")
     except InfraError as exc:
         # Operator-fixable problems are one line with the fix, never a traceback.
         _errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)

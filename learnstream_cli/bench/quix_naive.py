@@ -23,7 +23,7 @@ from quixstreams.models.serializers import Deserializer
 
 HEADER = 10  # C3 01 + 8-byte fingerprint (Avro single-object encoding)
 LEARNING = "org.learnstream.learning."
-COUNTERS = {  # learnstream.bench.naive_faust.COUNTERS, repeated: this file stands alone
+COUNTERS = {  # learnstream_cli.bench.naive_faust.COUNTERS, repeated: this file stands alone
     "lesson.completed.v1": "lessons",
     "module.completed.v1": "modules",
     "video.progressed.v1": "videos",

@@ -73,7 +73,7 @@ def run_workers(settings: Settings, processes: int, loglevel: str = "WARN") -> i
             **child_env(settings),
             "LEARNSTREAM_WORKER_WEB_PORT": str(_member_port(settings.worker_web_port, index)),
         }
-        command = [sys.executable, "-m", "learnstream", "worker", "--processes", "1",
+        command = [sys.executable, "-m", "learnstream_cli", "worker", "--processes", "1",
                    "--prepared", "--loglevel", loglevel]  # fmt: skip
         members[index] = subprocess.Popen(command, env=env)
         started[index] = time.monotonic()

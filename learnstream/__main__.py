@@ -1,3 +1,0 @@
-from learnstream.cli import main
-
-main()

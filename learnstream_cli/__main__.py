@@ -1,0 +1,3 @@
+from learnstream_cli.commands import main
+
+main()
