@@ -32,6 +32,11 @@ NOTIFICATION_REQUESTED: Final = "org.learnstream.notification.notification.reque
 HR_SYNC_RESULT: Final = "org.learnstream.hr.sync.result.v1"
 HR_CORRECTION_REQUIRED: Final = "org.learnstream.hr.correction.required.v1"
 
+# The minor version of the schema each derived event is written with (envelope.minor_version),
+# where it is not 0: a reader tells "the writer knew this field, and it is null" from "the writer
+# predates the field" by it (schemas/avro/README.md, "Field rules").
+MINOR_VERSIONS: Final = {PROGRESS_CHANGED: 1, COURSE_COMPLETED: 1}
+
 ACTIVITY: Final = frozenset(
     {
         ENROLLMENT_CREATED,

@@ -27,13 +27,6 @@ from streams.validation import validate_event
 NO_ASSESSMENT_SCORE = 1.0  # a course without assessments certifies completion, not a score
 
 
-def header(event: Event, name: str) -> str | None:
-    for key, value in event.source.headers:
-        if key == name:
-            return value.decode()
-    return None
-
-
 class CertificationHandler:
     consumer = "certification"
 
@@ -48,7 +41,7 @@ class CertificationHandler:
     def relevant(event: Event) -> bool:
         """Completions, un-completions and recertifications; snapshots change no certificate."""
         return event.name in (COURSE_COMPLETED, RECERTIFICATION_REQUIRED) or (
-            event.name == PROGRESS_CHANGED and header(event, "ls-transition") == "uncompleted"
+            event.name == PROGRESS_CHANGED and event.record.get("transition") == "uncompleted"
         )
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
@@ -83,10 +76,10 @@ class CertificationHandler:
             r = event.record
             learner, course, attempt = r["learner_id"], r["course_id"], r["attempt"]
             issued_ms = ids.epoch_ms(r["completed_at"])
-            stamped = header(event, "ls-expires-at")
-            if stamped is not None:  # the progress agent folded it with the catalog of that time
-                expires_ms = int(stamped) if stamped else None
-            else:
+            if r["envelope"].get("minor_version", 0) >= 1:
+                # the progress stage folded it with the catalog of that time (null: no expiry)
+                expires_ms = None if r["expires_at"] is None else ids.epoch_ms(r["expires_at"])
+            else:  # written before course.completed said (minor version 0)
                 validity = self._validity_days(conn, course, r.get("course_version"))
                 expires_ms = None if validity is None else issued_ms + validity * DAY_MS
             score = r["score"] if r["score"] is not None else NO_ASSESSMENT_SCORE
@@ -171,9 +164,9 @@ class CertificationHandler:
     def _revoke(self, conn: psycopg.Connection, event: Event) -> list[Outbound]:
         r = event.record
         learner, course = r["learner_id"], r["course_id"]
-        attempt = int(header(event, "ls-attempt") or 0)
+        attempt = int(r["uncompleted_attempt"] or 0)
         certificate_id = ids.certificate_id(event.tenant_id, learner, course, attempt)
-        reason = header(event, "ls-reason") or "grade_corrected"
+        reason = r["uncompleted_reason"] or "grade_corrected"
         revoked_ms = ids.epoch_ms(event.occurred_at)
         updated = conn.execute(
             "UPDATE certificates SET revoked_at = %s, revoke_reason = %s "

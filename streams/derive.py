@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from learnstream import ids
+from learnstream import ids, names
 from learnstream.events import make_envelope
 from learnstream.settings import get_settings
 from learnstream.topology import load_topology
@@ -28,11 +28,13 @@ def derived(
     cause: str,
     at_ms: int,
     fields: dict[str, Any],
-    headers: dict[str, str] | None = None,
     correlation_id: str | None = None,
 ) -> Outbound:
+    """A derived event; every fact a consumer needs is in `fields` (the schema), none in
+    headers: the outbox adds the CloudEvents headers of the envelope, nothing else."""
     envelope = make_envelope(
         event_name,
+        minor_version=names.MINOR_VERSIONS.get(event_name, 0),
         tenant_id=tenant_id,
         source=SOURCE,
         event_id=ids.derived_event_id(event_name, cause),  # canonical already
@@ -40,6 +42,4 @@ def derived(
         correlation_id=correlation_id,
         causation_id=cause,
     )
-    return Outbound(
-        topic_of(event_name), event_name, key, {"envelope": envelope, **fields}, headers or {}
-    )
+    return Outbound(topic_of(event_name), event_name, key, {"envelope": envelope, **fields}, {})

@@ -110,7 +110,7 @@ def sweep_due(
     raised = _decide(conn, [(pair, kind, due, owed) for pair, kind, due, owed, *_ in owed_alerts])
     _rearm(conn, {pair: _next_check(dues.get(pair), watermark) for pair in decided})
     out = [
-        _alert(pair, tenant, kind, due, threshold, then)
+        alert(pair, tenant, kind, due, threshold, then)
         for pair, kind, due, _, threshold, then, tenant in owed_alerts
         if (pair, kind) in raised
     ]
@@ -213,7 +213,7 @@ def _decide(
     return {((learner, course), kind) for learner, course, kind, raised in rows if raised}
 
 
-def _alert(
+def alert(
     pair: store.Pair, tenant: str, kind: str, due: int, at_ms: int, then: Progress
 ) -> Outbound:
     """A progress snapshot as of the threshold, marked with the transition it announces."""
@@ -224,6 +224,5 @@ def _alert(
         tenant_id=tenant,
         cause=f"{kind}:{ids.due_cause_id(pair[0], pair[1], due)}",
         at_ms=at_ms,
-        headers={"ls-transition": kind, "ls-due-at": str(due)},
-        fields=progress_fields(pair, then, status=status),
+        fields=progress_fields(pair, then, status=status, transition=kind, due_at=due),
     )

@@ -22,7 +22,6 @@ from learnstream.names import (
     RECERTIFICATION_REQUIRED,
 )
 from learnstream.settings import Settings
-from streams.certification import header
 from streams.derive import derived
 from streams.notifications_store import (
     Cause,
@@ -103,9 +102,9 @@ class NotificationsHandler:
             at = ids.epoch_ms(r["published_at"])
             cause_id = ids.recertification_cause_id(str(r["certificate_id"]), r["required_version"])
             return make("RECERTIFICATION_REQUIRED", cause_id, at, at)
-        transition = header(event, "ls-transition") if event.name == PROGRESS_CHANGED else None
-        if transition in DUE_TRANSITIONS:
-            due = int(header(event, "ls-due-at") or 0)
+        transition = r.get("transition") if event.name == PROGRESS_CHANGED else None
+        if transition in DUE_TRANSITIONS and r["due_at"] is not None:
+            due = ids.epoch_ms(r["due_at"])
             lookup = due if transition == "overdue" else due - AT_RISK_WINDOW_MS
             cause_id = ids.due_cause_id(r["learner_id"], r["course_id"], due)
             return make(

@@ -47,7 +47,15 @@ def emissions(
             out.append((c.completed_at, completed(tenant, pair, c, cause)))
         if c.revoked_at is not None and c.revoked_by and c.attempt not in revoked_attempts:
             revoked_attempts.append(c.attempt)
-            undone = progress_fields(pair, progress, status="in_progress")
+            undone = progress_fields(
+                pair,
+                progress,
+                status="in_progress",
+                transition="uncompleted",
+                uncompleted_attempt=c.attempt,
+                # Versions are pinned per enrolment, so only a correction revokes.
+                uncompleted_reason="grade_corrected",
+            )
             out.append(
                 (
                     c.revoked_at,
@@ -57,12 +65,6 @@ def emissions(
                         tenant_id=tenant,
                         cause=f"{c.revoked_by}:uncompleted:{c.attempt}",
                         at_ms=c.revoked_at,
-                        headers={
-                            "ls-transition": "uncompleted",
-                            "ls-attempt": str(c.attempt),
-                            # Versions are pinned per enrolment, so only a correction revokes.
-                            "ls-reason": "grade_corrected",
-                        },
                         fields=undone,
                     ),
                 )
@@ -84,8 +86,7 @@ def emissions(
                     tenant_id=tenant,
                     cause=f"{timeline.last_fact_id}:{progress.status}:{progress.required_done}",
                     at_ms=at,
-                    headers={"ls-transition": "snapshot"},
-                    fields=progress_fields(pair, progress),
+                    fields=progress_fields(pair, progress, transition="snapshot"),
                 ),
             )
         )
@@ -101,7 +102,6 @@ def completed(tenant: str, pair: Pair, c: Completion, cause: str) -> Outbound:
         tenant_id=tenant,
         cause=cause,
         at_ms=c.completed_at,
-        headers={"ls-transition": "completed", "ls-expires-at": str(c.expires_at or "")},
         fields={
             "completion_id": ids.completion_id(tenant, learner, course, c.attempt),
             "learner_id": learner,
@@ -111,6 +111,8 @@ def completed(tenant: str, pair: Pair, c: Completion, cause: str) -> Outbound:
             "completed_at": ids.from_epoch_ms(c.completed_at),
             "score": c.score,
             "time_spent_seconds": c.time_spent,
+            # folded with the catalog of its time; certification issues with it as it is
+            "expires_at": None if c.expires_at is None else ids.from_epoch_ms(c.expires_at),
         },
     )
 
@@ -137,7 +139,17 @@ def recertification(tenant: str, pair: Pair, c: Completion, r: Recertify) -> Out
     )
 
 
-def progress_fields(pair: Pair, progress: Progress, status: str | None = None) -> dict[str, Any]:
+def progress_fields(
+    pair: Pair,
+    progress: Progress,
+    status: str | None = None,
+    *,
+    transition: str,
+    uncompleted_attempt: int | None = None,
+    uncompleted_reason: str | None = None,
+    due_at: int | None = None,
+) -> dict[str, Any]:
+    """A progress.changed body: the snapshot, and why it was emitted (schemas/avro)."""
     return {
         "learner_id": pair[0],
         "course_id": pair[1],
@@ -152,4 +164,8 @@ def progress_fields(pair: Pair, progress: Progress, status: str | None = None) -
             if progress.last_activity_at is None
             else ids.from_epoch_ms(progress.last_activity_at)
         ),
+        "transition": transition,
+        "uncompleted_attempt": uncompleted_attempt,
+        "uncompleted_reason": uncompleted_reason,
+        "due_at": None if due_at is None else ids.from_epoch_ms(due_at),
     }

@@ -44,6 +44,15 @@ class ProgressStatus(enum.StrEnum):
     OVERDUE = "overdue"
 
 
+class ProgressTransition(enum.StrEnum):
+    """Why a progress snapshot was emitted (progress.changed `transition`)."""
+
+    SNAPSHOT = "snapshot"
+    UNCOMPLETED = "uncompleted"
+    OVERDUE = "overdue"
+    AT_RISK = "at_risk"
+
+
 class EnrollmentCreated(Event):
     EVENT_NAME: ClassVar[str] = names.ENROLLMENT_CREATED
 
@@ -197,6 +206,7 @@ class CourseCompleted(Event):
     completed_at: Timestamp
     score: Ratio | None = None
     time_spent_seconds: Seconds = 0.0
+    expires_at: Timestamp | None = None  # minor version 1: null = no validity period
 
 
 class RecertificationRequired(Event):
@@ -235,6 +245,11 @@ class ProgressChanged(Event):
     best_scores: dict[Id, Ratio] = Field(default_factory=dict)
     status: ProgressStatus
     last_activity_at: Timestamp | None = None
+    # minor version 1: why it was emitted, with what the transition is about
+    transition: ProgressTransition | None = None
+    uncompleted_attempt: Attempt | None = None
+    uncompleted_reason: Id | None = None
+    due_at: Timestamp | None = None
 
     @model_validator(mode="after")
     def _done_within_total(self) -> Self:

@@ -107,7 +107,7 @@ def sweep(conn: psycopg.Connection, handler: ProgressHandler, mine: list[int]) -
         alerts, more = sweep_due(conn, handler, None, mine)
     handler.committed()
     assert not more
-    return {(a.key, a.headers["ls-transition"]) for a in alerts}
+    return {(a.key, a.record["transition"]) for a in alerts}
 
 
 def test_each_lane_decides_its_own_partitions_once(conn: psycopg.Connection) -> None:

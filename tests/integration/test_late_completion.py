@@ -198,7 +198,7 @@ def test_the_last_snapshot_stays_in_memory_and_a_reload_derives_the_same_event(
     on_time, _ = journey("dan")
     out = first.apply(conn, [CATALOG_EVENT, *on_time])
     conn.commit()
-    snapshots = [o.event_id for o in out if o.headers.get("ls-transition") == "snapshot"]
+    snapshots = [o.event_id for o in out if o.record.get("transition") == "snapshot"]
     [state] = conn.execute("SELECT state FROM pair_state WHERE learner_id = 'dan'").fetchone()
     assert "snapshot" not in state["emitted"] and not any(k.startswith("_") for k in state)
 
