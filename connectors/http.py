@@ -16,20 +16,15 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import Retrying, retry_if_exception_type
 
 from connectors.config import HrSettings
+from learnstream.errors import PermanentError, TransientError
+from learnstream.errors import retrying as shared_retrying
 from learnstream.retry_after import parse_retry_after
-from streams.runtime.errors import TransientError
 
 
-class PermanentHrError(Exception):
+class PermanentHrError(PermanentError):
     def __init__(self, code: str, message: str = "") -> None:
         super().__init__(f"{code}: {message}" if message else code)
         self.code = code
@@ -40,10 +35,6 @@ class TransientHrError(TransientError):
     """Retryable. The runtime retries the whole batch when a call exhausts its attempts."""
 
     uncertain = False
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class Throttled(TransientHrError):
@@ -116,23 +107,13 @@ class RateLimiter:
 
 
 def retrying(settings: HrSettings) -> Retrying:
-    """Jittered exponential backoff, but never sooner than the server's Retry-After."""
-    backoff = wait_exponential_jitter(
-        multiplier=settings.backoff_initial_s,
-        max=settings.backoff_max_s,
-        jitter=settings.backoff_initial_s,
-    )
-
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after", None) or 0.0
-        return max(min(retry_after, settings.retry_after_max_s), backoff(state))
-
-    return Retrying(
+    """The shared policy (learnstream.errors.retrying) with the HR settings' numbers."""
+    return shared_retrying(
+        attempts=settings.max_attempts,
+        initial_s=settings.backoff_initial_s,
+        max_s=settings.backoff_max_s,
+        retry_after_max_s=settings.retry_after_max_s,
         retry=retry_if_exception_type(TransientHrError),
-        stop=stop_after_attempt(settings.max_attempts),
-        wait=wait,
-        reraise=True,
     )
 
 

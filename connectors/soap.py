@@ -13,6 +13,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
 
 from connectors.http import PermanentHrError, UncertainOutcome
+from learnstream.errors import LearnstreamError, PermanentError
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 WD_NS = "urn:com.workday/bsvc"
@@ -34,7 +35,7 @@ def env(tag: str) -> str:
     return f"{{{SOAP_NS}}}{tag}"
 
 
-class UnsafeXml(ValueError):
+class UnsafeXml(PermanentError, ValueError):
     pass
 
 
@@ -79,7 +80,7 @@ def username_token(root: ET.Element) -> tuple[str, str] | None:
 
 
 # --- faults -------------------------------------------------------------------------------
-class SoapFault(Exception):
+class SoapFault(LearnstreamError):
     """A SOAP Fault; `code` is the faultcode's local part (e.g. Client.validationError)."""
 
     def __init__(self, code: str, string: str, messages: list[str] | None = None) -> None:

@@ -27,6 +27,7 @@ from connectors import soap
 from connectors.simulators.common import Faults, Received, Window, delay, running
 from connectors.soap import wd
 from connectors.workday import COMPLETED, MUTABLE, NOT_COMPLETED, enrollment_data
+from learnstream.errors import LearnstreamError
 
 VERSION = re.compile(r"^v\d+(\.\d+)?$")
 STATUSES = {COMPLETED, NOT_COMPLETED, "In_Progress", "Not_Started", "Withdrawn"}
@@ -51,7 +52,7 @@ def _operation(raw: bytes) -> str:
         return "unparsed"
 
 
-class Fault(Exception):
+class Fault(LearnstreamError):
     def __init__(self, code: str, string: str, messages: list[str] | None = None) -> None:
         super().__init__(string)
         self.code, self.string, self.messages = code, string, messages or []

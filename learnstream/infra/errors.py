@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from learnstream.errors import LearnstreamError
 
-class InfraError(Exception):
+
+class InfraError(LearnstreamError):
     """A problem the operator can fix; the CLI prints it as one line, never a stack trace."""
 
     def __init__(self, problem: str, fix: str = "") -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from learnstream.errors import LearnstreamError
 from learnstream.kafka_clients import producer_config
 from learnstream.log import get_logger
 from learnstream.redrive.ledger import Coords, RedriveLedger, Redriven
@@ -32,7 +33,7 @@ _LEADERSHIP_MOVING = {
 }
 
 
-class RedriveFailed(RuntimeError):
+class RedriveFailed(LearnstreamError, RuntimeError):
     """Not every copy was acknowledged, or the DLQ stopped answering; `report` says what was
     done (and recorded) before."""
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from learnstream.errors import LearnstreamError
+
 Coords = tuple[str, int, int]  # topic, partition, offset
 
 # One key for every redrive: two DLQs can hold letters of the same original record (two agents
@@ -19,11 +21,11 @@ Coords = tuple[str, int, int]  # topic, partition, offset
 LOCK_KEY = 0x6C73_7264_7276  # "lsrdrv"
 
 
-class LedgerMissing(RuntimeError):
+class LedgerMissing(LearnstreamError, RuntimeError):
     """The database has no dlq_redrives table: it is not migrated to 0005 yet."""
 
 
-class RedriveRunning(RuntimeError):
+class RedriveRunning(LearnstreamError, RuntimeError):
     """Another `dlq redrive` holds the ledger lock."""
 
 

@@ -24,11 +24,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from learnstream.errors import PermanentError
+
 PII_FIELDS = frozenset({"display_name", "email"})  # learner.profile.changed.v1 only
 INT32_MAX = 2**31 - 1  # Avro int is 32-bit; a bigger value would only fail at encode time
 
 
-class EventValidationError(ValueError):
+class EventValidationError(PermanentError, ValueError):
     """An event breaks its schema or a content rule; `problems` lists (field path, rule)."""
 
     def __init__(self, event_name: str, problems: list[tuple[str, str]]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from rich.progress import Progress
 
+from learnstream.errors import LearnstreamError
 from learnstream.events import ce_headers
 from learnstream.kafka_clients import PRODUCER_DEFAULTS
 from learnstream.sdk.models import Event, EventValidationError, model_for
@@ -30,7 +31,7 @@ _MAX_LISTED_FAILURES = 20
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
 
 
-class PublishError(RuntimeError):
+class PublishError(LearnstreamError, RuntimeError):
     """The broker did not acknowledge one or more events; `failures` has one line each."""
 
     def __init__(self, failures: list[str], total: int) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from learnstream.errors import PermanentError
 
-class SerdeError(Exception):
+
+class SerdeError(PermanentError):
     """Permanent: retrying the same bytes can never succeed, so they go to the DLQ."""
 
 

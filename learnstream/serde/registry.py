@@ -14,11 +14,12 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro import parse_schema
 
+from learnstream.errors import TransientError
 from learnstream.serde.errors import UnknownSchemaError
 from learnstream.serde.schema_store import SchemaStore
 
 
-class SchemaRegistryUnavailable(Exception):
+class SchemaRegistryUnavailable(TransientError):
     """Transient: the registry did not answer. Retry; never dead-letter for this."""
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from learnstream.errors import LearnstreamError
 from learnstream.log import get_logger
 from learnstream.topology import activity_topic, load_topology
 from learnstream_cli.bench.procfs import CpuSampler, memory_mb
@@ -26,7 +27,7 @@ MAIN_CONSUMER = "progress"  # the learner lane's (the baselines' consumers share
 BACKLOG_POLL_S = 0.25
 
 
-class WorkerDied(RuntimeError):
+class WorkerDied(LearnstreamError, RuntimeError):
     pass
 
 

@@ -6,13 +6,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from learnstream.errors import LearnstreamError
+
 
 class ErrorBody(BaseModel):
     error: str
     message: str
 
 
-class ApiError(Exception):
+class ApiError(LearnstreamError):
     def __init__(
         self, status: int, error: str, message: str, headers: dict[str, str] | None = None
     ) -> None:

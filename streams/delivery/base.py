@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,12 +11,11 @@ from uuid import UUID
 
 from tenacity import (
     AttemptManager,
-    RetryCallState,
-    Retrying,
     retry_if_exception_type,
-    stop_after_attempt,
 )
 
+from learnstream.errors import LearnstreamError, PermanentError, TransientError
+from learnstream.errors import retrying as shared_retrying
 from streams.delivery.config import NotifySettings
 
 
@@ -46,7 +44,7 @@ class PendingNotification:
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-class DeliveryError(Exception):
+class DeliveryError(LearnstreamError):
     """A send that did not succeed. `permanent` ones are never retried."""
 
     permanent = False
@@ -56,11 +54,11 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
-class TransientDeliveryError(DeliveryError):
+class TransientDeliveryError(DeliveryError, TransientError):
     """Worth retrying: connection trouble, timeouts, 5xx, 408/429, SMTP 4xx."""
 
 
-class PermanentDeliveryError(DeliveryError):
+class PermanentDeliveryError(DeliveryError, PermanentError):
     """Retrying cannot help (4xx, SMTP 5xx on the recipient): the row is failed at once."""
 
     permanent = True
@@ -70,25 +68,15 @@ Sender = Callable[[PendingNotification], None]
 
 
 def retrying(settings: NotifySettings) -> Iterator[AttemptManager]:
-    """Tries for one delivery attempt: exponential backoff with jitter, except that a server's
-    Retry-After (capped) wins, since hammering a rate-limited receiver only extends the ban."""
-
-    def wait(state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, DeliveryError) and error.retry_after is not None:
-            return min(error.retry_after, settings.retry_after_max_s)
-        # Computed here rather than with wait_exponential_jitter, whose arguments changed
-        # between the tenacity versions we allow (>=8.2). Jitter spreads out many workers
-        # that all saw the same receiver outage.
-        exponential = settings.backoff_initial_s * 2 ** (state.attempt_number - 1)
-        jitter = random.uniform(0, settings.backoff_initial_s)
-        return min(settings.backoff_max_s, exponential) + jitter
-
+    """Tries for one delivery: the shared policy (learnstream.errors.retrying), whose wait is
+    never shorter than a receiver's Retry-After (capped): hammering a rate-limited receiver
+    only extends the ban."""
     return iter(
-        Retrying(
+        shared_retrying(
+            attempts=settings.send_tries,
+            initial_s=settings.backoff_initial_s,
+            max_s=settings.backoff_max_s,
+            retry_after_max_s=settings.retry_after_max_s,
             retry=retry_if_exception_type(TransientDeliveryError),
-            stop=stop_after_attempt(settings.send_tries),
-            wait=wait,
-            reraise=True,
         )
     )

@@ -6,7 +6,7 @@ import psycopg
 import redis
 from confluent_kafka import KafkaError, KafkaException
 
-from learnstream.serde import SchemaRegistryUnavailable
+from learnstream.errors import PermanentError, TransientError
 
 # Cluster states that pass (a leader being elected, a coordinator loading, a topic just made).
 # The admin client reports them per partition without librdkafka's retriable flag: a lane's
@@ -30,16 +30,12 @@ PASSING_KAFKA_STATES = frozenset(
 )
 
 
-class InvalidContent(ValueError):
+class InvalidContent(PermanentError, ValueError):
     """A decodable event that breaks a content rule: permanent, so it is dead-lettered."""
 
 
-class TransientError(Exception):
-    """Raised by handlers for a dependency that will likely answer later (HR 5xx, 429…)."""
-
-
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, TransientError | SchemaRegistryUnavailable):
+    if isinstance(exc, TransientError):  # the registry's outage is one too
         return True
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return True

@@ -12,8 +12,9 @@ from itertools import islice
 from typing import Protocol
 
 import psycopg
-from tenacity import Retrying, retry_if_exception, wait_random_exponential
+from tenacity import retry_if_exception
 
+from learnstream.errors import retrying
 from learnstream.log import get_logger
 from learnstream.serde import AvroSerde
 from learnstream.settings import Settings
@@ -114,16 +115,18 @@ class BatchProcessor:
     def process(self, records: list[InboundRecord]) -> BatchStats:
         began = time.perf_counter()
         stats = BatchStats(received=len(records))
-        for attempt in Retrying(
+        for attempt in retrying(
+            attempts=None,  # a transient fault is waited out, never skipped
+            initial_s=0.2,
+            max_s=10.0,
+            retry_after_max_s=10.0,
             retry=retry_if_exception(is_transient),
-            wait=wait_random_exponential(multiplier=0.2, max=10),
             before_sleep=lambda state: log.warning(
                 "batch.retry",
                 consumer=self.handler.consumer,
                 attempt=state.attempt_number,
                 error=repr(state.outcome.exception() if state.outcome else None),
             ),
-            reraise=True,
         ):
             with attempt:
                 stats.attempts += 1
