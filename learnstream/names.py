@@ -37,18 +37,17 @@ HR_CORRECTION_REQUIRED: Final = "org.learnstream.hr.correction.required.v1"
 # predates the field" by it (schemas/avro/README.md, "Field rules").
 MINOR_VERSIONS: Final = {PROGRESS_CHANGED: 1, COURSE_COMPLETED: 1}
 
-ACTIVITY: Final = frozenset(
-    {
-        ENROLLMENT_CREATED,
-        ENROLLMENT_CANCELLED,
-        LESSON_COMPLETED,
-        MODULE_COMPLETED,
-        VIDEO_PROGRESSED,
-        ASSESSMENT_SUBMITTED,
-        ASSESSMENT_GRADED,
-        GRADE_CORRECTED,
-    }
+ACTIVITY_EVENTS: Final = (  # in topology.yaml's order (the simulator draws from it)
+    ENROLLMENT_CREATED,
+    ENROLLMENT_CANCELLED,
+    LESSON_COMPLETED,
+    MODULE_COMPLETED,
+    VIDEO_PROGRESSED,
+    ASSESSMENT_SUBMITTED,
+    ASSESSMENT_GRADED,
+    GRADE_CORRECTED,
 )
+ACTIVITY: Final = frozenset(ACTIVITY_EVENTS)
 EVENT_NAMES: Final = ACTIVITY | {
     COURSE_PUBLISHED,
     EMPLOYMENT_CHANGED,

@@ -7,6 +7,7 @@ A service whose address is set here is *external* and used as is; a service left
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +15,16 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def contract_path(checkout: str, packaged: str) -> Path:
+    """A contract file (topology.yaml, schemas/avro): the checkout's when running from one,
+    else the copy the wheel carries in the package (setup.py puts it there)."""
+    path = PROJECT_ROOT / checkout
+    if path.exists():
+        return path
+    return Path(str(resources.files("learnstream").joinpath("_data", packaged)))
+
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
@@ -101,8 +112,8 @@ class Settings(BaseSettings):
     )
 
     # --- Paths and logging -----------------------------------------------------------------
-    topology_file: Path = PROJECT_ROOT / "topology.yaml"
-    schema_dir: Path = PROJECT_ROOT / "schemas" / "avro"
+    topology_file: Path = contract_path("topology.yaml", "topology.yaml")
+    schema_dir: Path = contract_path("schemas/avro", "avro")
     log_level: str = "INFO"
     log_json: bool | None = Field(None, description="JSON lines; default: when not on a TTY")
 

@@ -1,6 +1,6 @@
 """The fast lane: a lane's topics consumed in batches straight from the Kafka client.
 
-Faust's per-message stream costs ~75 µs per record per agent (GUIDE §8), more than all of the
+Faust's per-message stream costs ~75 µs per record per agent (ADR 0010), more than all of the
 rules' work on the learner flow. A lane (topology.yaml `lanes:`) takes its high-volume,
 learner-keyed inputs away from the Faust agents and feeds each `consume(num_messages)` batch
 to the lane's processors in order, in a thread of the worker process (ADR 0010). The Faust app

@@ -1,4 +1,4 @@
-"""A dead letter as redrive sees it, and what redrive may do with it (GUIDE §5 headers)."""
+"""A dead letter as redrive sees it, and what redrive may do with it (its `__dlq.*` headers)."""
 
 from __future__ import annotations
 

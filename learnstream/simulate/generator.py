@@ -19,9 +19,9 @@ from datetime import datetime
 from learnstream.clock import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS
 from learnstream.events import make_envelope
 from learnstream.ids import epoch_ms, from_epoch_ms
-from learnstream.names import COURSE_PUBLISHED
+from learnstream.names import ACTIVITY_EVENTS, COURSE_PUBLISHED
 from learnstream.simulate.journeys import Journey, PairIntent
-from learnstream.simulate.model import ACTIVITY_EVENTS, Draft, Emitter, SimEvent
+from learnstream.simulate.model import Draft, Emitter, SimEvent
 from learnstream.simulate.world import build_world
 
 EPOCH = datetime.fromisoformat("2026-01-05T00:00:00+00:00")  # a Monday

@@ -13,27 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from learnstream.ids import LEARNSTREAM_NS
-from learnstream.names import (
-    ASSESSMENT_GRADED,
-    ASSESSMENT_SUBMITTED,
-    ENROLLMENT_CANCELLED,
-    ENROLLMENT_CREATED,
-    GRADE_CORRECTED,
-    LESSON_COMPLETED,
-    MODULE_COMPLETED,
-    VIDEO_PROGRESSED,
-)
-
-ACTIVITY_EVENTS = (
-    ENROLLMENT_CREATED,
-    ENROLLMENT_CANCELLED,
-    LESSON_COMPLETED,
-    MODULE_COMPLETED,
-    VIDEO_PROGRESSED,
-    ASSESSMENT_SUBMITTED,
-    ASSESSMENT_GRADED,
-    GRADE_CORRECTED,
-)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 from learnstream import ids
 from learnstream.clock import DAY_MS
 from learnstream.ids import epoch_ms
+from learnstream.names import ACTIVITY as ACTIVITY_NAMES
 from learnstream.names import (
     ASSESSMENT_GRADED,
     ASSESSMENT_SUBMITTED,
@@ -34,16 +35,7 @@ from learnstream.simulate.oracle_state import (
     Video,
 )
 
-LEARNING_EVENTS = {
-    ENROLLMENT_CREATED,
-    ENROLLMENT_CANCELLED,
-    LESSON_COMPLETED,
-    MODULE_COMPLETED,
-    VIDEO_PROGRESSED,
-    ASSESSMENT_SUBMITTED,
-    ASSESSMENT_GRADED,
-    GRADE_CORRECTED,
-}
+LEARNING_EVENTS = ACTIVITY_NAMES
 ACTIVITY = LEARNING_EVENTS - {ENROLLMENT_CREATED, ENROLLMENT_CANCELLED}  # last_activity_at
 
 

@@ -31,7 +31,7 @@ from learnstream_cli.bench.baselines import (
 )
 
 log = get_logger(__name__)
-QUIX_REQUIREMENT = "quixstreams>=3.28,<3.29"  # the version GUIDE §8 measured
+QUIX_REQUIREMENT = "quixstreams>=3.28,<3.29"  # the version first measured here
 QUIX_SCRIPT = Path(__file__).with_name("quix_naive.py")
 
 

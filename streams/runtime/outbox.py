@@ -3,8 +3,8 @@
 A handler's derived events are inserted in the same transaction as its state, so a crash can
 never keep one and lose the other. The relay publishes unsent rows in `seq` order and marks
 them sent; a crash between the two re-sends rows whose deterministic event ids downstream
-consumers drop (GUIDE §7 scenario 5). One relay at a time holds an advisory lock, so records
-of one key are never reordered by two relays racing.
+consumers drop (the reliability suite bounces the broker between the two). One relay at a time
+holds an advisory lock, so records of one key are never reordered by two relays racing.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One batch, effectively once: decode → de-duplicate → apply → outbox → offsets, in one
 Postgres transaction. Agents call `process` and never see an exception: permanent failures
-become dead letters, transient ones are retried here until they pass (GUIDE §3, §5)."""
+become dead letters, transient ones are retried here until they pass (learnstream.errors)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A course owner republishes a live course: what learners, managers and HR must see.
 
-Written from the user's side (issue 11): adding a required module to a course must not take a
+Written from the user's side: adding a required module to a course must not take a
 certificate away from anyone who earned it; new enrolments need the new module; a version that
 explicitly asks everyone to re-certify expires the old certificates at its deadline and tells the
 learner and the manager, without revoking anything. Real Kafka, Postgres and a real worker.

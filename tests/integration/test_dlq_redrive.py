@@ -1,4 +1,4 @@
-"""`learnstream dlq redrive` from the operator's side (issue 11): a run stops at the DLQ's end
+"""`learnstream dlq redrive` from the operator's side: a run stops at the DLQ's end
 taken when it starts, never sends a letter twice, refuses what would fail again unless
 --force, and sends back the original key, value and headers. Real Kafka and Postgres."""
 

@@ -1,4 +1,4 @@
-"""A read after a commit is never older than that commit (issue 11, item 3).
+"""A read after a commit is never older than that commit (ADR 0012).
 
 As a client app sees it: publish an event, wait until the worker's offset row says it was
 applied, read the learner's progress through the read API (Redis first), and see the new value,

@@ -2,7 +2,7 @@
 Postgres and Redis, which must not disturb the shared stack other tests (or a developer) use.
 
 Size: LEARNSTREAM_RELIABILITY_LEARNERS (CI default 150 ≈ 8k events; 2000 ≈ 104k events is the
-full size from issue 7, run by hand: see README "Reliability").
+full size, run by hand: see README "Reliability").
 """
 
 from __future__ import annotations

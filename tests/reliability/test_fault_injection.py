@@ -1,4 +1,4 @@
-"""The whole pipeline under faults, after Kafka's system tests (GUIDE §7): the worker is killed
+"""The whole pipeline under faults, after Kafka's own system tests: the worker is killed
 with -9 three times, the broker SIGKILLed and restarted three times under load, Postgres and
 Redis restarted once each, 1% poison pills of each kind, HR simulators failing on purpose.
 

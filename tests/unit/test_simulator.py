@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from learnstream.ids import epoch_ms
-from learnstream.names import COURSE_PUBLISHED, EMPLOYMENT_CHANGED, PROFILE_CHANGED
+from learnstream.names import ACTIVITY_EVENTS, COURSE_PUBLISHED, EMPLOYMENT_CHANGED, PROFILE_CHANGED
 from learnstream.sdk import model_for
 from learnstream.serde import AvroSerde, SchemaStore
 from learnstream.settings import Settings
@@ -23,7 +23,6 @@ from learnstream.simulate import (
     generate,
     simulate,
 )
-from learnstream.simulate.model import ACTIVITY_EVENTS
 from learnstream.simulate.runner import TokenBucket, throttled
 
 

@@ -1,4 +1,4 @@
-"""`learnstream hr simulators` fault flags (issue 11 item 5): start the real command with the
+"""`learnstream hr simulators` fault flags: start the real command with the
 flags, as an operator would, and observe each fault over HTTP on loopback."""
 
 from __future__ import annotations
