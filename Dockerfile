@@ -7,10 +7,8 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY . .
-RUN pip wheel --no-deps --wheel-dir /wheels . \
-    && mkdir -p /runtime \
-    && cp topology.yaml /runtime/ \
-    && cp -r schemas /runtime/schemas
+# The wheel carries topology.yaml, the Avro schemas and the migrations (setup.py, ADR 0015).
+RUN pip wheel --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim
 # Installed as a wheel, the package no longer sits next to topology.yaml and schemas/, so the
@@ -19,14 +17,11 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    LEARNSTREAM_TOPOLOGY_FILE=/app/topology.yaml \
-    LEARNSTREAM_SCHEMA_DIR=/app/schemas/avro \
     LEARNSTREAM_STATE_DIR=/app/.learnstream
 COPY --from=build /wheels /wheels
 RUN pip install /wheels/*.whl && rm -rf /wheels \
     && useradd --create-home --uid 10001 learnstream
 WORKDIR /app
-COPY --from=build --chown=learnstream:learnstream /runtime/ /app/
 RUN chown learnstream:learnstream /app
 USER learnstream
 CMD ["learnstream", "--help"]

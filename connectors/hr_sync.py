@@ -22,21 +22,21 @@ from connectors import audit, revocation
 from connectors.audit import AuditKey, Journal
 from connectors.config import HrSettings
 from connectors.http import PermanentHrError, TransientHrError, no_empty_strings, retrying
-from connectors.revocation import CORRECTED, HR_CORRECTION_REQUIRED
+from connectors.revocation import CORRECTED
 from connectors.sap import RecordOutcome, batches
 from connectors.targets import TARGETS, WORKDAY, Target, build_targets, hr_user_id
 from learnstream import ids
+from learnstream.errors import TransientError
 from learnstream.names import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, HR_SYNC_RESULT
 from learnstream.settings import Settings
 from streams.derive import derived
 from streams.notifications_store import load_org
 from streams.rules.orgchart import Snapshot, snapshot_at
-from streams.runtime.errors import TransientError
 from streams.runtime.records import DeadLetter, Event, Outbound
 from streams.validation import validate_event
 
 COMPLETION, REVOCATION = "COMPLETION", "REVOCATION"  # hr.sync.result `change`
-__all__ = ["HR_CORRECTION_REQUIRED", "HR_SYNC_RESULT", "HrSyncHandler", "build_handler"]
+__all__ = ["HrSyncHandler", "build_handler"]
 DeadLetterSink = Callable[[list[DeadLetter]], None]
 WriteHook = Callable[[str, list["Item"]], None]
 
@@ -297,10 +297,9 @@ def build_handler(settings: Settings, hr: HrSettings | None = None) -> HrSyncHan
     def org_ready(conn: psycopg.Connection) -> bool:
         from streams.progress_store import caught_up
 
-        topic = org_topic
         # A failure is the batch's transient error; EndOffsets replaces its client itself.
-        ends = {p: end for (_, p), end in org_offsets.of([topic]).items()}
-        return caught_up(conn, "notifications", topic, ends)
+        ends = {p: end for (_, p), end in org_offsets.of([org_topic]).items()}
+        return caught_up(conn, "notifications", org_topic, ends)
 
     # every worker process shares one call window per HR tenant (connectors.shared_limit)
     shared = redis.Redis.from_url(settings.redis_address, socket_timeout=5)

@@ -27,13 +27,7 @@ from streams.features_store import (
     read_watermark,
     record_events,
 )
-from streams.redis_layout import (  # noqa: F401 (the layout's names, as readers import them)
-    FEATURES_TTL_S,
-    encode_features,
-    features_key,
-    popularity_keys,
-    write_views,
-)
+from streams.redis_layout import write_views
 from streams.rules.features import LONG_WINDOW_DAYS, LearnerFeatures, day_of
 from streams.runtime.errors import InvalidContent
 from streams.runtime.locks import lock_learners

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from learnstream import names
+from learnstream.names import COURSE_PUBLISHED as CATALOG
 from learnstream.settings import Settings
 from streams import certification, features, notifications, progress
 from streams.due_sweep import sweep_due
@@ -28,8 +29,6 @@ from streams.rules.features import day_of
 from streams.runtime.errors import InvalidContent
 from streams.runtime.records import Event, InboundRecord, Outbound
 from streams.runtime.stages import stage
-
-CATALOG = progress.CATALOG
 
 
 def in_memory(outbound: Outbound) -> Event:

@@ -10,7 +10,7 @@ import psycopg
 import redis
 
 from learnstream import ids
-from streams.features import KEY_PREFIX, decode_features, features_key, popularity_keys
+from streams.features import KEY_PREFIX, decode_features
 from streams.features_store import (
     compute_features,
     compute_popularity,
@@ -18,6 +18,7 @@ from streams.features_store import (
     read_watermark,
 )
 from streams.progress_store import load_learners
+from streams.redis_layout import features_key, popularity_keys
 from streams.rules.catalog import CourseRules
 from streams.rules.features import (
     CoursePopularity,

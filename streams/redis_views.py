@@ -25,11 +25,7 @@ import redis
 
 from streams.activity_cache import ActivityCache
 from streams.features_store import compute_features, compute_popularity, read_watermark
-from streams.redis_layout import (  # noqa: F401 (dashboard_key: the read API's refill)
-    DASHBOARD_TTL_S,
-    dashboard_key,
-    write_views,
-)
+from streams.redis_layout import dashboard_key, write_views
 from streams.rules.features import PairStatus
 from streams.runtime.locks import lock_learners
 from streams.runtime.stages import stage

@@ -15,7 +15,8 @@ from typing import Any
 import redis
 import structlog
 
-from streams.redis_views import dashboard_key, refill_dashboard
+from streams.redis_layout import dashboard_key
+from streams.redis_views import refill_dashboard
 
 log = structlog.get_logger(__name__)
 

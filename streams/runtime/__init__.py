@@ -10,7 +10,8 @@ charges a block's time to a named stage of the stage clock. The rest of the pack
 runtime's own (processor, ledger, outbox, lanes' intake and barriers) and may change.
 """
 
-from streams.runtime.errors import InvalidContent, TransientError, is_transient
+from learnstream.errors import TransientError
+from streams.runtime.errors import InvalidContent, is_transient
 from streams.runtime.locks import lock_learners
 from streams.runtime.processor import BatchProcessor, BatchStats, Handler
 from streams.runtime.records import DeadLetter, Event, InboundRecord, Outbound

@@ -12,11 +12,11 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from connectors.hr_sync import HR_CORRECTION_REQUIRED, HR_SYNC_RESULT
 from connectors.reconcile import reconcile
 from learnstream import ids
+from learnstream.errors import TransientError
+from learnstream.names import HR_CORRECTION_REQUIRED, HR_SYNC_RESULT
 from learnstream.settings import Settings
-from streams.runtime.errors import TransientError
 from streams.runtime.records import Outbound
 from tests.integration import test_hr_sync
 from tests.integration.test_hr_sync import (

@@ -28,21 +28,26 @@ from typer.testing import CliRunner
 
 from connectors.audit import Journal
 from connectors.config import HrSettings
-from connectors.hr_sync import HR_CORRECTION_REQUIRED, HR_SYNC_RESULT, HrSyncHandler
+from connectors.hr_sync import HrSyncHandler
 from connectors.reconcile import reconcile
 from connectors.simulators.common import running
 from connectors.simulators.sap import SapSimulator
 from connectors.simulators.workday import WorkdaySimulator
 from connectors.targets import SapTarget, WorkdayTarget
 from learnstream import ids
+from learnstream.errors import TransientError
 from learnstream.events import make_envelope
-from learnstream.names import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED
+from learnstream.names import (
+    CERTIFICATE_ISSUED,
+    CERTIFICATE_REVOKED,
+    HR_CORRECTION_REQUIRED,
+    HR_SYNC_RESULT,
+)
 from learnstream.sdk.models import EVENT_MODELS
 from learnstream.serde import build_serde
 from learnstream.settings import Settings
 from sinks.hr_tables import HR_SYNC_STATUS_VIEW, HR_TABLES
 from sinks.tables import Certificate, OrgSnapshot
-from streams.runtime.errors import TransientError
 from streams.runtime.records import DeadLetter, Event, InboundRecord, Outbound
 
 pytestmark = pytest.mark.integration
