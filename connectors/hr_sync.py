@@ -30,8 +30,7 @@ from learnstream.errors import TransientError
 from learnstream.names import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, HR_SYNC_RESULT
 from learnstream.settings import Settings
 from streams.derive import derived
-from streams.notifications_store import load_org
-from streams.rules.orgchart import Snapshot, snapshot_at
+from streams.orgchart import Snapshot, load_org, snapshot_at
 from streams.runtime.records import DeadLetter, Event, Outbound
 from streams.validation import validate_event
 
@@ -71,8 +70,8 @@ class HrSyncHandler:
         org_ready: Callable[[psycopg.Connection], bool] | None = None,
         shared_limits: redis.Redis | None = None,
     ) -> None:
-        # The org chart is written by the notifications agent from org.employment; a learner
-        # without any snapshot yet may simply not have been applied. Wait rather than skip.
+        # The org chart is applied by its owner (topology.yaml); a learner without any snapshot
+        # yet may simply not have been applied: the runtime says (TablesReady). Wait, not skip.
         self.org_ready = org_ready or (lambda _conn: True)
         self.settings = settings
         self.targets = build_targets(settings, shared_limits) if targets is None else targets
@@ -279,9 +278,10 @@ def _result(
 def build_handler(settings: Settings, hr: HrSettings | None = None) -> HrSyncHandler:
     from learnstream.topology import load_topology
     from streams.runtime.dead_letters import DeadLetterPublisher
+    from streams.runtime.table_barrier import TablesReady
 
-    spec = load_topology(settings.topology_file).agents["hr_sync"]
-    dlq, (org_table,) = spec.dlq, spec.tables  # topology check: the org chart is its one table
+    topology = load_topology(settings.topology_file)
+    dlq = topology.agents["hr_sync"].dlq
     publisher: list[DeadLetterPublisher] = []
 
     def dead_letters(letters: list[DeadLetter]) -> None:
@@ -289,20 +289,11 @@ def build_handler(settings: Settings, hr: HrSettings | None = None) -> HrSyncHan
             publisher.append(DeadLetterPublisher(settings, dlq))
         publisher[0].publish(letters)
 
-    from streams.runtime.end_offsets import EndOffsets
-
-    org_offsets = EndOffsets(settings)  # one client for every batch (a client each was slow)
-    org_topic = settings.topic(org_table)
-
-    def org_ready(conn: psycopg.Connection) -> bool:
-        from streams.progress_store import caught_up
-
-        # A failure is the batch's transient error; EndOffsets replaces its client itself.
-        ends = {p: end for (_, p), end in org_offsets.of([org_topic]).items()}
-        return caught_up(conn, "notifications", org_topic, ends)
-
     # every worker process shares one call window per HR tenant (connectors.shared_limit)
     shared = redis.Redis.from_url(settings.redis_address, socket_timeout=5)
     return HrSyncHandler(
-        hr or HrSettings(), dead_letters=dead_letters, org_ready=org_ready, shared_limits=shared
+        hr or HrSettings(),
+        dead_letters=dead_letters,
+        org_ready=TablesReady(settings, topology, "hr_sync"),  # the org chart, by its owner
+        shared_limits=shared,
     )

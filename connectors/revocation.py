@@ -20,8 +20,7 @@ from connectors.workday import is_revoked, revoked_payload
 from learnstream import ids
 from learnstream.names import HR_CORRECTION_REQUIRED
 from streams.derive import derived
-from streams.notifications_store import load_snapshots
-from streams.rules.orgchart import snapshot_at
+from streams.orgchart import load_snapshots, snapshot_at
 from streams.runtime.records import Event, Outbound
 
 REVOKED_REASON = "CERTIFICATE_REVOKED"

@@ -12,7 +12,7 @@ from connectors.config import HrSettings
 from connectors.sap import RecordOutcome, SapClient
 from connectors.shared_limit import SharedRateLimiter, limit_key
 from connectors.workday import WorkdayClient
-from streams.rules.orgchart import Snapshot
+from streams.orgchart import Snapshot
 
 SAP, WORKDAY = "SAP", "WORKDAY"
 TARGETS = (WORKDAY, SAP)

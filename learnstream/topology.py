@@ -37,7 +37,10 @@ class AgentSpec(_Strict):
     module: str
     enabled: bool = True  # declared (topics, DLQ) but not run by workers until its module ships
     inputs: list[str]
-    tables: list[str] = []
+    tables: list[str] = []  # topics read as tables (from Postgres), applied by their owner
+    # The tables this agent writes to Postgres (their owner): other agents that read one wait
+    # until the owner has applied it up to its end (streams.runtime.table_barrier).
+    applies: list[str] = []
     outputs: list[str] = []
     dlq: str
 
@@ -85,10 +88,9 @@ class Topology(_Strict):
     def lane_of(self, agent: str) -> LaneSpec | None:
         return next((lane for lane in self.lanes.values() if agent in lane.agents), None)
 
-    def table_owner(self, lane: LaneSpec, topic: str) -> str | None:
-        """The lane's agent that applies `topic` on Faust (None: no agent of the lane does)."""
-        return next((a for a in lane.agents if a in self.agents and topic in
-                     self.faust_inputs(a)), None)  # fmt: skip
+    def table_owner(self, topic: str) -> str | None:
+        """The agent that applies the table `topic` to Postgres (None: no agent does)."""
+        return next((name for name, a in self.agents.items() if topic in a.applies), None)
 
     def faust_inputs(self, agent: str) -> list[str]:
         """The agent's inputs and tables that Faust consumes: not its lane's, not fused ones."""
@@ -167,6 +169,16 @@ def check_topology(topology: Topology, schemas: dict[str, Any]) -> list[str]:
                 f"agent {agent_name}: DLQ {agent.dlq} must be <first input>…{DLQ_SUFFIX}"
             )
         problems += _co_partitioning(topology, agent_name, agent)
+        problems += [
+            f"agent {agent_name}: table {t} is applied by no agent"
+            for t in agent.tables
+            if topology.table_owner(t) is None
+        ]
+        problems += [
+            f"agent {agent_name}: applies {t}, which it does not consume"
+            for t in agent.applies
+            if t not in topology.faust_inputs(agent_name) and t not in agent.inputs
+        ]
     problems += _lane_problems(topology)
     for sink_name, sink in topology.sinks.items():
         problems += [
@@ -174,6 +186,9 @@ def check_topology(topology: Topology, schemas: dict[str, Any]) -> list[str]:
             for t in sink.reads
             if t not in topology.topics
         ]
+    applied = [t for a in topology.agents.values() for t in a.applies]
+    problems += [f"table {t} is applied by several agents" for t in set(applied)
+                 if applied.count(t) > 1]  # fmt: skip
     dlqs = list(dlq_topics(topology))
     problems += [f"DLQ {d} is shared by several agents" for d in set(dlqs) if dlqs.count(d) > 1]
     problems += [f"DLQ {d} collides with a declared topic" for d in dlqs if d in topology.topics]
@@ -216,9 +231,9 @@ def _lane_problems(topology: Topology) -> list[str]:
         if len(keys) > 1 or len(counts) > 1:
             problems.append(f"lane {lane_name}: inputs are not co-partitioned")
         problems += [
-            f"lane {lane_name}: {t} in waits_for is read on Faust by none of its agents"
+            f"lane {lane_name}: {t} in waits_for is applied by no agent"
             for t in lane.waits_for
-            if topology.table_owner(lane, t) is None
+            if topology.table_owner(t) is None
         ]
         problems += [
             f"lane {lane_name}: fused topic {t} is not an output of one of its agents"

@@ -54,7 +54,7 @@ def webhook_receiver() -> Iterator[tuple[dict[str, str], list[str]]]:
     import secrets
 
     from connectors.simulators.common import running
-    from streams.delivery.webhook import verify_signature
+    from streams.notifications.delivery.webhook import verify_signature
 
     secret = secrets.token_urlsafe(32)
     accepted: list[str] = []

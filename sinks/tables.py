@@ -209,7 +209,7 @@ class LearnerCourseProgress(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
     # The due sweep's timer: the pair's next undecided threshold (at-risk, then overdue), NULL
-    # once both are decided (streams/due_sweep.py, migration 0009).
+    # once both are decided (streams/progress/due_sweep.py, migration 0009).
     next_due_check_at: Mapped[datetime | None]
     __table_args__ = (
         Index(

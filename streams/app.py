@@ -157,7 +157,7 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
             owned = {
                 t: consumer_of[owner]
                 for t in lane.waits_for
-                if (owner := topology.table_owner(lane, t)) in consumer_of
+                if (owner := topology.table_owner(t)) in consumer_of
             }
             tables = {settings.topic(t): topology.partitions(t) for t in owned}
             owners = {settings.topic(t): consumer for t, consumer in owned.items()}
@@ -222,7 +222,7 @@ def worker_connection(settings: Settings) -> psycopg.Connection:
 
 def _deliverer(connect: Any) -> Any:
     """Webhook/SMTP delivery of the notifications outbox, when a channel is configured."""
-    from streams.delivery import NotificationDeliverer, NotifySettings
+    from streams.notifications.delivery import NotificationDeliverer, NotifySettings
 
     notify = NotifySettings()
     if not (notify.webhook_enabled or notify.smtp_enabled):

@@ -49,7 +49,7 @@ def backlog(
     consumers: dict[str, str] | None = None,
 ) -> dict[str, int]:
     """Records each agent has not applied yet, plus unsent outbox rows and due decisions."""
-    from streams.progress import build_handler
+    from streams.progress.handler import build_handler
 
     consumers = consumers or consumer_names(settings, topology)
     clock = build_handler(settings)
@@ -76,7 +76,7 @@ def backlog(
         )
     row = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
     result["outbox"] = int(row[0]) if row else 0
-    from streams.delivery import NotifySettings
+    from streams.notifications.delivery import NotifySettings
 
     notify = NotifySettings()
     if notify.webhook_enabled or notify.smtp_enabled:
@@ -86,7 +86,7 @@ def backlog(
             (notify.max_attempts,),
         ).fetchone()
         result["undelivered"] = int(undelivered[0]) if undelivered else 0
-    from streams.due_sweep import pending
+    from streams.progress.due_sweep import pending
 
     result["due_sweep"] = len(pending(conn, clock, ends)[1])
     return result

@@ -25,9 +25,9 @@ from sqlalchemy.engine import make_url
 from learnstream.infra.process import stop_process_group
 from learnstream.log import get_logger
 from learnstream.settings import Settings, child_env
+from streams.views.layout import redis_prefix
 
 log = get_logger(__name__)
-REDIS_KEY_PREFIX = "learnstream:"  # streams.features.KEY_PREFIX; the API shares it
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ class World:
 
     @property
     def redis_prefix(self) -> str:
-        """The key prefix the agents write under (streams.features.redis_prefix)."""
-        return f"{REDIS_KEY_PREFIX}{self.settings.topic_prefix}"
+        """The key prefix the agents write under; the API shares it."""
+        return redis_prefix(self.settings)
 
 
 def free_port() -> int:

@@ -2,7 +2,7 @@
 
 Key `{prefix}dashboard:{learner_id}` (prefix `learnstream:` by default): a JSON array of
 progress rows. The progress agent rewrites it before each commit that changes the learner
-(streams/redis_views.py), so a read after a commit never sees older data. A miss, a flushed
+(streams/views/dashboards.py), so a read after a commit never sees older data. A miss, a flushed
 Redis or a Redis outage falls back to Postgres; the answer is written back with SET NX, so a
 refill computed from an older snapshot never overwrites what the stream wrote meanwhile.
 """
@@ -15,8 +15,8 @@ from typing import Any
 import redis
 import structlog
 
-from streams.redis_layout import dashboard_key
-from streams.redis_views import refill_dashboard
+from streams.views.dashboards import refill_dashboard
+from streams.views.layout import dashboard_key
 
 log = structlog.get_logger(__name__)
 

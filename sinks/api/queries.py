@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from streams.redis_views import DASHBOARD_COLUMNS
+from streams.views.dashboards import DASHBOARD_COLUMNS
 
 # Each learner's latest employment snapshot in effect now (ties: event time, then event id).
 LATEST_SNAPSHOTS = """

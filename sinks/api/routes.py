@@ -171,8 +171,8 @@ def learner_recommendations(
     conn: Conn,
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> RecommendationsResponse:
-    """Next-best content: unfinished items first, then new courses (streams/recommend.py)."""
-    from streams.recommend import recommendations_for
+    """Next-best content: unfinished items first, then new courses (views.recommendations)."""
+    from streams.views.recommendations import recommendations_for
 
     authorize_learner(caller, learner_id, conn)
     if not queries.learner_known(conn, learner_id):
@@ -251,7 +251,7 @@ def course_leaderboard(
 ) -> LeaderboardResponse:
     """Best unrevoked certificate score per learner: the Redis sorted set, or Postgres (and a
     refill) when Redis lost it. Managers and admins."""
-    from streams.leaderboard import load_leaderboard
+    from streams.views.leaderboard import load_leaderboard
 
     authorize_course_stats(caller)
     if queries.course_stats(conn, course_id) is None:

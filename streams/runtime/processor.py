@@ -98,7 +98,7 @@ class BatchProcessor:
         self._materialize: Callable[[psycopg.Connection, list[Event]], None] | None = getattr(
             handler, "materialize", None
         )
-        # Handlers that keep state in memory between batches (streams/pair_cache.py) learn
+        # Handlers that keep state in memory between batches (streams/progress/pair_cache.py) learn
         # whether what they changed was committed or rolled back.
         self._committed: Callable[[], None] = getattr(handler, "committed", lambda: None)
         self._rolled_back: Callable[[], None] = getattr(handler, "rolled_back", lambda: None)

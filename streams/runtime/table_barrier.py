@@ -18,6 +18,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from learnstream.log import get_logger
 from learnstream.settings import Settings
+from learnstream.topology import Topology
 from streams.runtime import ledger
 from streams.runtime.connections import KeptConnection
 from streams.runtime.end_offsets import EndOffsets
@@ -90,16 +91,47 @@ class TableBarrier:
 
     def _applied_up_to(self, ends: Ends) -> bool:
         """False while Postgres is away: a transient fault waits, it never stops the lane."""
-        by_owner: dict[str, Ends] = {}
-        for (topic, partition), end in ends.items():
-            owner = self.owners.get(topic, self.entry_consumer)
-            by_owner.setdefault(owner, {})[(topic, partition)] = end
         try:
             with self._kept.transaction() as conn:
-                return all(ledger.applied_up_to(conn, o, e) for o, e in by_owner.items())
+                return applied_by_owners(conn, ends, self.owners, self.entry_consumer)
         except Exception as exc:
             if not is_transient(exc):
                 raise
             log.warning("lane.table_check_retry", lane=self.lane, error=repr(exc))
             time.sleep(0.5)
             return False
+
+
+def applied_by_owners(
+    conn: psycopg.Connection, ends: Ends, owners: dict[str, str], default: str
+) -> bool:
+    """Whether each table's owner (by topic; `default` for the rest) has applied it up to `ends`."""
+    by_owner: dict[str, Ends] = {}
+    for (topic, partition), end in ends.items():
+        by_owner.setdefault(owners.get(topic, default), {})[(topic, partition)] = end
+    return all(ledger.applied_up_to(conn, o, e) for o, e in by_owner.items())
+
+
+class TablesReady:
+    """The same question asked inside a batch, without waiting: has each table `agent` reads
+    (its `tables` in topology.yaml) been applied by its owner up to the table's end now? For a
+    handler that finds a key missing from a table: if the table is not ready, the key may
+    simply not be applied yet, and the handler raises a transient error so that the runtime
+    retries the batch; if it is ready, the key is really absent."""
+
+    def __init__(self, settings: Settings, topology: Topology, agent: str) -> None:
+        tables = topology.agents[agent].tables
+        self.owners = {
+            settings.topic(t): owner
+            for t in tables
+            if (owner := topology.table_owner(t)) not in (None, agent)
+        }
+        self.agent = agent
+        self._offsets = EndOffsets(settings)  # one client for every batch
+
+    def __call__(self, conn: psycopg.Connection) -> bool:
+        if not self.owners:
+            return True
+        # A Kafka failure here is the batch's transient error; EndOffsets renews its client.
+        ends = self._offsets.of(sorted(self.owners))
+        return applied_by_owners(conn, ends, self.owners, self.agent)

@@ -23,11 +23,11 @@ from learnstream.settings import Settings
 from sinks.database import upgrade
 from sinks.feature_tables import FEATURE_TABLES
 from sinks.tables import Base
-from streams import progress
-from streams.features import FeaturesHandler
-from streams.recommend import recommendations_for
+from streams.features.handler import FeaturesHandler
+from streams.progress import handler as progress
 from streams.runtime.errors import InvalidContent
 from streams.runtime.records import Event, InboundRecord
+from streams.views.recommendations import recommendations_for
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,9 @@ from learnstream.events import make_envelope
 from learnstream.names import CERTIFICATE_ISSUED, COURSE_COMPLETED
 from learnstream.sdk.models import EVENT_MODELS
 from sinks.database import upgrade
-from streams.certification import CertificationHandler
-from streams.learner_pipeline import in_memory
-from streams.progress import ProgressHandler
+from streams.certification.handler import CertificationHandler
+from streams.learner.pipeline import in_memory
+from streams.progress.handler import ProgressHandler
 from streams.runtime.records import Event, InboundRecord, Outbound
 
 pytestmark = pytest.mark.integration

@@ -27,8 +27,17 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from sinks.tables import Notification
-from streams.delivery import NotificationDeliverer, NotifySettings, status_of, verify_signature
-from streams.delivery.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from streams.notifications.delivery import (
+    NotificationDeliverer,
+    NotifySettings,
+    status_of,
+    verify_signature,
+)
+from streams.notifications.delivery.webhook import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+)
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration

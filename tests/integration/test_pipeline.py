@@ -145,8 +145,8 @@ def test_read_api_serves_what_the_pipeline_wrote(world: Settings, tmp_path: Path
     from fastapi.testclient import TestClient
 
     from sinks.api import ApiSettings, create_app, mint_token
-    from streams.features import redis_prefix
-    from streams.leaderboard import leaderboard_key
+    from streams.views.layout import redis_prefix
+    from streams.views.leaderboard import leaderboard_key
 
     report = _simulate(world, tmp_path, seed=17)
     with running_worker(world, tmp_path / "worker.log"):

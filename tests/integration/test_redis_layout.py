@@ -1,4 +1,4 @@
-"""The batch's one atomic Redis write (streams/redis_layout.py), against a real Redis: what it
+"""The batch's one atomic Redis write (streams/views/layout.py), against a real Redis: what it
 leaves in each key is what the read API and the recommender decode."""
 
 from __future__ import annotations
@@ -8,17 +8,17 @@ import json
 import pytest
 import redis
 
-from streams.features import decode_features
-from streams.redis_layout import (
+from streams.features.rules import CoursePopularity, LearnerFeatures
+from streams.views.layout import (
     DASHBOARD_TTL_S,
     FEATURES_TTL_S,
     dashboard_key,
+    decode_features,
     encode_features,
     features_key,
     popularity_keys,
     write_views,
 )
-from streams.rules.features import CoursePopularity, LearnerFeatures
 
 pytestmark = [pytest.mark.integration]
 

@@ -21,7 +21,7 @@ from learnstream.sdk.models import EVENT_MODELS
 from learnstream.settings import Settings
 from sinks.api import ApiSettings, mint_token
 from sinks.database import upgrade
-from streams import progress
+from streams.progress import handler as progress
 from streams.runtime.records import Event, InboundRecord
 
 NOW = datetime.now(UTC)

@@ -66,8 +66,8 @@ def test_every_exception_the_packages_define_is_a_learnstream_error() -> None:
         ("learnstream.serde.registry.SchemaRegistryUnavailable", TransientError),
         ("connectors.http.PermanentHrError", PermanentError),
         ("connectors.http.TransientHrError", TransientError),
-        ("streams.delivery.base.TransientDeliveryError", TransientError),
-        ("streams.delivery.base.PermanentDeliveryError", PermanentError),
+        ("streams.notifications.delivery.base.TransientDeliveryError", TransientError),
+        ("streams.notifications.delivery.base.PermanentDeliveryError", PermanentError),
         ("learnstream.sdk.models_base.EventValidationError", PermanentError),
     ],
 )

@@ -8,10 +8,10 @@ import ast
 
 from learnstream import names
 from learnstream.settings import PROJECT_ROOT
-from streams.due_sweep import alert
-from streams.progress_events import emissions
-from streams.rules.catalog import CourseRules, course_rules
-from streams.rules.timeline import fold, progress_as_of
+from streams.catalog import CourseRules, course_rules
+from streams.progress.due_sweep import alert
+from streams.progress.events import emissions
+from streams.progress.timeline import fold, progress_as_of
 
 PRODUCTION = ["learnstream", "learnstream_cli", "streams", "sinks", "connectors"]
 DAY = 86_400_000

@@ -65,7 +65,7 @@ def test_committed_topology_is_clean() -> None:
         ),
         (
             lambda t: t["lanes"]["learner"]["waits_for"].append("learner.profile"),
-            "lane learner: learner.profile in waits_for is read on Faust by none of its agents",
+            "lane learner: learner.profile in waits_for is applied by no agent",
         ),
     ],
 )
@@ -111,9 +111,16 @@ def test_committed_topic_docs_are_up_to_date(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_each_table_a_lane_waits_for_has_the_agent_that_applies_it_as_owner() -> None:
     topology = Topology.model_validate(BASE)
-    lane = topology.lanes["learner"]
     # The catalog is applied by progress (a table of it); the org chart by notifications,
     # which routes the causes the lane's batches create (hr_sync reads it too, off the lane).
-    assert topology.table_owner(lane, "catalog.course") == "progress"
-    assert topology.table_owner(lane, "org.employment") == "notifications"
-    assert topology.table_owner(lane, "learning.activity") is None  # the lane's own input
+    assert topology.table_owner("catalog.course") == "progress"
+    assert topology.table_owner("org.employment") == "notifications"
+    assert topology.table_owner("learning.activity") is None  # a stream, not a table
+
+
+def test_a_table_nobody_applies_or_two_agents_apply_is_a_problem() -> None:
+    problems = _check(lambda raw: raw["agents"]["notifications"].update(applies=[]))
+    assert "agent hr_sync: table org.employment is applied by no agent" in problems
+    assert "lane learner: org.employment in waits_for is applied by no agent" in problems
+    problems = _check(lambda raw: raw["agents"]["hr_sync"].update(applies=["org.employment"]))
+    assert "table org.employment is applied by several agents" in problems

@@ -10,7 +10,7 @@ import pytest
 from connectors.config import HrSettings
 from connectors.http import RateLimiter, Throttled, UncertainOutcome, parse_retry_after, retrying
 from connectors.targets import SAP, WORKDAY, hr_user_id
-from streams.rules.orgchart import Snapshot
+from streams.orgchart import Snapshot
 
 
 class FakeTime:

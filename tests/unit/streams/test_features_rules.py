@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.rules.features import (
+from streams.features.rules import (
     DAY_MS,
     CatalogCourse,
     CatalogItem,

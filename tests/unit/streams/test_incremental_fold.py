@@ -11,9 +11,9 @@ from typing import Any
 
 from learnstream import ids
 from learnstream.simulate import generate
-from streams.rules.catalog import course_rules
-from streams.rules.progress import to_fact
-from streams.rules.timeline import Timeline, extend, fold, progress_as_of
+from streams.catalog import course_rules
+from streams.progress.rules import to_fact
+from streams.progress.timeline import Timeline, extend, fold, progress_as_of
 
 CATALOG = "org.learnstream.catalog.course.published.v1"
 
@@ -92,7 +92,7 @@ def test_a_new_catalog_version_is_refused() -> None:
 def test_required_items_kept_up_to_date_fact_by_fact_equal_a_fresh_count() -> None:
     """PairFacts keeps the done required items current as facts arrive; after every fact the
     count equals counting every required item again on a copy that never kept it."""
-    from streams.rules.progress import PairFacts
+    from streams.progress.rules import PairFacts
 
     facts, versions = _world(seed=11)
     checked = 0

@@ -14,9 +14,9 @@ import pytest
 
 from learnstream import ids
 from learnstream.simulate import compute_oracle, generate
-from streams.rules.catalog import course_rules
-from streams.rules.progress import to_fact
-from streams.rules.timeline import fold, progress_as_of
+from streams.catalog import course_rules
+from streams.progress.rules import to_fact
+from streams.progress.timeline import fold, progress_as_of
 from tests.unit.test_oracle import named_versions, recertified_course, republished_course
 
 CATALOG = "org.learnstream.catalog.course.published.v1"

@@ -1,0 +1,1 @@
+"""The learner lane: progress, certification, notifications and features fused in one batch."""
