@@ -31,6 +31,7 @@ from learnstream.names import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, HR_SYNC_R
 from learnstream.settings import Settings
 from streams.derive import derived
 from streams.orgchart import Snapshot, load_org, snapshot_at
+from streams.runtime.handler import BaseHandler
 from streams.runtime.records import DeadLetter, Event, Outbound
 from streams.validation import validate_event
 
@@ -56,7 +57,7 @@ class Item:
     remote_ref: str | None = None  # known record, for a correction if an update is refused
 
 
-class HrSyncHandler:
+class HrSyncHandler(BaseHandler):
     consumer = "hr_sync"
 
     def __init__(

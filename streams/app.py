@@ -1,4 +1,4 @@
-"""The Faust app: one thin agent per topology.yaml agent, each a shell around a Handler.
+"""The Faust app: one thin agent per topology.yaml agent, each a shell around a BaseHandler.
 
 Faust runs at least once (`processing_guarantee="at_least_once"`, concurrency 1 per agent),
 and every effect is idempotent through the BatchProcessor (ADR 0005). Agents never raise:
@@ -25,8 +25,9 @@ from learnstream.topology import AgentSpec, Topology, load_topology
 from streams import metrics
 from streams.lane import FastLane, LaneService
 from streams.runtime import retention
+from streams.runtime.handler import BaseHandler
 from streams.runtime.outbox import OutboxRelay, prepare_session
-from streams.runtime.processor import BatchProcessor, BatchStats, Handler
+from streams.runtime.processor import BatchProcessor, BatchStats
 from streams.runtime.records import InboundRecord
 from streams.runtime.resume import seek_to_applied
 from streams.runtime.stages import connect as timed_connect
@@ -76,9 +77,9 @@ def to_record(event: Any) -> InboundRecord:
     )
 
 
-def load_handler(spec: AgentSpec, settings: Settings) -> Handler:
+def load_handler(spec: AgentSpec, settings: Settings) -> BaseHandler:
     module = importlib.import_module(spec.module)
-    handler: Handler = module.build_handler(settings)
+    handler: BaseHandler = module.build_handler(settings)
     return handler
 
 

@@ -201,7 +201,7 @@ class FastLane:
         # Nothing is in flight: this runs inside consume(), between two batches. State kept in
         # memory goes with the partitions (another member owns their learners now).
         for processor in self.processors:
-            getattr(processor.handler, "revoked", lambda: None)()
+            processor.handler.revoked()
         for tp in partitions:
             self.assigned.discard((tp.topic, tp.partition))
             self.next_offsets.pop((tp.topic, tp.partition), None)

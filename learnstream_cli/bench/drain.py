@@ -67,18 +67,18 @@ def wait_drained(
 ) -> dict[str, float]:
     """Poll the backlog until it is all zero and stays so for `settle_s`. Returns, per part
     (agent, outbox, due_sweep) and under "all", the time.time() since which it was zero."""
-    from streams.verify import backlog, consumer_names
+    from streams.runtime.drain import backlog, build_handlers
 
     settings = world.settings
     topology = load_topology(settings.topology_file)
-    consumers = consumer_names(settings, topology)
+    handlers = build_handlers(settings, topology)
     zero_since: dict[str, float | None] = {}
     deadline = time.monotonic() + timeout_s
     last: dict[str, int] = {}
     with psycopg.connect(settings.postgres_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
             _check_alive(world, proc)
-            last = backlog(settings, topology, conn, consumers)
+            last = backlog(settings, topology, conn, handlers)
             now = time.time()
             for part, left in last.items():
                 zero_since[part] = (zero_since.get(part) or now) if left == 0 else None
@@ -96,7 +96,7 @@ def wait_drained(
 def per_agent(world: World, began: float, zero_since: dict[str, float]) -> dict[str, Any]:
     """Records each agent's consumer moved past (input and table topics), events it applied
     (processed_events) and its own rate up to the moment its backlog reached zero."""
-    from streams.verify import consumer_names
+    from streams.runtime.drain import consumer_names
 
     settings = world.settings
     names = consumer_names(settings, load_topology(settings.topology_file))

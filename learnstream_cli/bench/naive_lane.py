@@ -29,14 +29,16 @@ from learnstream.settings import Settings
 from learnstream_cli.bench.baselines import SETTINGS_ENV
 from learnstream_cli.bench.naive_faust import COUNTERS, LEARNING
 from streams.lane import FastLane
+from streams.runtime.handler import BaseHandler
 from streams.runtime.processor import BatchProcessor, BatchStats
 from streams.runtime.records import Event, Outbound
 
 TABLE = "bench_naive_progress"
 
 
-class NaiveCounters:
-    """The trivial handler: counters in memory, the touched keys upserted once per batch."""
+class NaiveCounters(BaseHandler):
+    """The trivial handler: counters in memory, the touched keys upserted once per batch. It
+    trusts its input (no `validate`), as (f) and (g) do."""
 
     consumer = "bench_naive"
     logical_types = False  # timestamps as epoch ms: the counters need nothing richer
@@ -44,9 +46,6 @@ class NaiveCounters:
     def __init__(self) -> None:
         self.state: dict[str, dict[str, int]] = {}  # committed
         self.pending: dict[str, dict[str, int]] = {}  # this batch's, until it commits
-
-    def validate(self, event: Event) -> None:
-        del event  # the naive job trusts its input, as (f) and (g) do
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         touched: dict[str, dict[str, int]] = {}

@@ -210,7 +210,7 @@ def _rss(settings: Settings, learners: int, keep: bool, step: Step) -> dict[str,
 
 def _oracle_equal(postgres_url: str, oracle: Any) -> bool:
     """The views equal the simulator's oracle: the measured run also did the job right."""
-    from streams.verify import compare_with_oracle
+    from learnstream.simulate.compare import compare_with_oracle
 
     with psycopg.connect(postgres_url) as conn:
         comparison = compare_with_oracle(conn, oracle)

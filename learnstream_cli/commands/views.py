@@ -35,7 +35,7 @@ def rebuild(
     from learnstream.topology import load_topology
     from learnstream_cli.demo import start_worker, stop_worker
     from sinks.rebuild import reset, views_checksum
-    from streams.verify import backlog, consumer_names, wait_until_drained
+    from streams.runtime.drain import backlog, build_handlers, wait_until_drained
 
     settings = get_settings()
     topology = load_topology(settings.topology_file)
@@ -49,10 +49,10 @@ def rebuild(
         ) as bar:
             task = bar.add_task("replaying", total=None)
             deadline = time.monotonic() + timeout
-            consumers = consumer_names(settings, topology)
+            handlers = build_handlers(settings, topology)
             while time.monotonic() < deadline:
                 with psycopg.connect(settings.postgres_url) as conn:
-                    left = sum(backlog(settings, topology, conn, consumers).values())
+                    left = sum(backlog(settings, topology, conn, handlers).values())
                     done = conn.execute(
                         "SELECT coalesce(sum(next_offset), 0) FROM stream_offsets"
                     ).fetchone()

@@ -20,6 +20,7 @@ from learnstream.names import (
 )
 from learnstream.settings import Settings
 from streams.derive import derived
+from streams.runtime.handler import BaseHandler
 from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
 from streams.views.leaderboard import refresh_members
@@ -27,7 +28,7 @@ from streams.views.leaderboard import refresh_members
 NO_ASSESSMENT_SCORE = 1.0  # a course without assessments certifies completion, not a score
 
 
-class CertificationHandler:
+class CertificationHandler(BaseHandler):
     consumer = "certification"
 
     def __init__(self, client: redis.Redis | None = None, prefix: str = "learnstream:") -> None:

@@ -25,6 +25,7 @@ from streams.features.store import (
     record_events,
 )
 from streams.runtime.errors import InvalidContent
+from streams.runtime.handler import BaseHandler
 from streams.runtime.locks import lock_learners
 from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
@@ -35,7 +36,7 @@ REBUILD_CHUNK = 500
 KNOWN = names.ACTIVITY  # engagement, and enrolling or cancelling
 
 
-class FeaturesHandler:
+class FeaturesHandler(BaseHandler):
     consumer = CONSUMER
 
     def __init__(

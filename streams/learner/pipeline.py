@@ -29,6 +29,7 @@ from streams.notifications import handler as notifications
 from streams.progress import handler as progress
 from streams.progress.due_sweep import sweep_due
 from streams.runtime.errors import InvalidContent
+from streams.runtime.handler import BaseHandler
 from streams.runtime.records import Event, InboundRecord, Outbound
 from streams.runtime.stages import stage
 from streams.views.dashboards import refresh_learners
@@ -47,7 +48,7 @@ def in_memory(outbound: Outbound) -> Event:
     return Event(outbound.event_name, outbound.record, source)
 
 
-class LearnerPipeline:
+class LearnerPipeline(BaseHandler):
     """The handler of the learner lane (and of its catalog input). Its offsets and processed
     markers are the progress agent's, so a worker upgraded from separate agents resumes where
     progress stood."""

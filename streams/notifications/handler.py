@@ -23,6 +23,7 @@ from learnstream.names import (
 )
 from learnstream.settings import Settings
 from streams.derive import derived
+from streams.notifications.delivery.config import NotifySettings
 from streams.notifications.store import (
     Cause,
     causes_affected_by,
@@ -31,6 +32,7 @@ from streams.notifications.store import (
     remember,
 )
 from streams.orgchart import load_org, manager_at, save_snapshots
+from streams.runtime.handler import BaseHandler
 from streams.runtime.locks import lock_learners
 from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
@@ -41,11 +43,28 @@ DUE_TRANSITIONS = {"overdue": "OVERDUE", "at_risk": "AT_RISK"}
 TO_THE_LEARNER_TOO = {"RECERTIFICATION_REQUIRED"}
 
 
-class NotificationsHandler:
+class NotificationsHandler(BaseHandler):
     consumer = "notifications"
+
+    def __init__(self, notify: NotifySettings | None = None) -> None:
+        self.notify = notify or NotifySettings()
 
     def validate(self, event: Event) -> None:
         validate_event(event.name, event.record)
+
+    def backlog(
+        self, conn: psycopg.Connection, end_offsets: dict[tuple[str, int], int]
+    ) -> dict[str, int]:
+        """Notifications a channel still owes: not delivered, not given up on."""
+        del end_offsets
+        if not (self.notify.webhook_enabled or self.notify.smtp_enabled):
+            return {}
+        row = conn.execute(
+            "SELECT count(*) FROM notifications WHERE NOT delivered AND attempts < %s "
+            "AND coalesce(last_error, '') NOT LIKE 'permanent:%%'",
+            (self.notify.max_attempts,),
+        ).fetchone()
+        return {"undelivered": int(row[0]) if row else 0}
 
     def relevant(self, event: Event) -> bool:
         """Org changes and the events that are causes; other progress snapshots are not."""
@@ -158,4 +177,4 @@ class NotificationsHandler:
 
 def build_handler(settings: Settings) -> NotificationsHandler:
     del settings
-    return NotificationsHandler()
+    return NotificationsHandler(NotifySettings())

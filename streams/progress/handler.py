@@ -30,6 +30,7 @@ from streams.progress.timeline import (
 )
 from streams.runtime import watermarks
 from streams.runtime.errors import InvalidContent
+from streams.runtime.handler import BaseHandler
 from streams.runtime.locks import lock_learners
 from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
@@ -40,7 +41,7 @@ FACT_IDS = "_ids"  # the ids of its facts, kept in memory only
 Pair = store.Pair
 
 
-class ProgressHandler:
+class ProgressHandler(BaseHandler):
     consumer = "progress"
 
     def __init__(
@@ -82,6 +83,17 @@ class ProgressHandler:
 
     def clock_topics(self) -> list[str]:
         return [self.activity_topic, self.catalog_topic]
+
+    def backlog_topics(self) -> list[str]:
+        return self.clock_topics()
+
+    def backlog(
+        self, conn: psycopg.Connection, end_offsets: dict[tuple[str, int], int]
+    ) -> dict[str, int]:
+        """Due decisions owed at the clock (the learner lane's sweep takes them)."""
+        from streams.progress.due_sweep import pending  # the sweep is built on this handler
+
+        return {"due_sweep": len(pending(conn, self, end_offsets)[1])}
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         catalogs = [e for e in events if e.name == CATALOG]

@@ -1,6 +1,7 @@
 """The effectively-once runtime, and the public API for writing a handler (ADR 0015).
 
-A handler is the rules side of an agent (`Handler`): `consumer` names its offsets and processed
+A handler is the rules side of an agent: a `BaseHandler` subclass whose hooks the runtime calls
+(each documented in streams/runtime/handler.py). `consumer` names its offsets and processed
 markers, `validate(event)` checks content rules, `apply(conn, events)` reads and writes state in
 the batch's transaction and returns the derived events (`Outbound`) for the outbox. It raises
 `InvalidContent` for an event that breaks a rule (dead-lettered, processing goes on) and
@@ -12,17 +13,18 @@ runtime's own (processor, ledger, outbox, lanes' intake and barriers) and may ch
 
 from learnstream.errors import TransientError
 from streams.runtime.errors import InvalidContent, is_transient
+from streams.runtime.handler import BaseHandler
 from streams.runtime.locks import lock_learners
-from streams.runtime.processor import BatchProcessor, BatchStats, Handler
+from streams.runtime.processor import BatchProcessor, BatchStats
 from streams.runtime.records import DeadLetter, Event, InboundRecord, Outbound
 from streams.runtime.stages import stage
 
 __all__ = [
+    "BaseHandler",
     "BatchProcessor",
     "BatchStats",
     "DeadLetter",
     "Event",
-    "Handler",
     "InboundRecord",
     "InvalidContent",
     "Outbound",

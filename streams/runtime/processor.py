@@ -9,7 +9,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
-from typing import Protocol
 
 import psycopg
 from tenacity import retry_if_exception
@@ -22,6 +21,7 @@ from streams.runtime import ledger
 from streams.runtime.connections import KeptConnection
 from streams.runtime.dead_letters import DeadLetterPublisher
 from streams.runtime.errors import is_transient
+from streams.runtime.handler import BaseHandler, overrides
 from streams.runtime.intake import Intake
 from streams.runtime.isolation import apply_in_savepoints
 from streams.runtime.outbox import add_to_outbox
@@ -45,17 +45,6 @@ class InjectedHandlerBug(RuntimeError):
     for a rule with a bug, so the dead-letter path is exercised in a real worker."""
 
 
-class Handler(Protocol):
-    """The rules side of an agent. `apply` reads and writes state through `conn` and returns
-    derived events; it may raise InvalidContent (dead letter) or a transient error (retry)."""
-
-    consumer: str
-
-    def validate(self, event: Event) -> None: ...
-
-    def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]: ...
-
-
 @dataclass
 class BatchStats:
     received: int = 0
@@ -72,7 +61,7 @@ class BatchProcessor:
         self,
         settings: Settings,
         serde: AvroSerde,
-        handler: Handler,
+        handler: BaseHandler,
         dlq_topic: str,
         connect: Callable[[], psycopg.Connection],
         on_committed: Callable[[BatchStats], None] | None = None,
@@ -85,23 +74,12 @@ class BatchProcessor:
         self.on_committed = on_committed
         self._kept = KeptConnection(connect)  # one connection, replaced after it breaks
         self._intake = Intake(
-            serde,
-            handler.consumer,
-            handler.validate,
-            # Handlers may declare which events they act on; the rest skip validation and the
-            # ledger (most learning.progress snapshots mean nothing to certification, say).
-            getattr(handler, "relevant", lambda _: True),
-            # Handlers may take timestamps as epoch ms and uuids as strings (a faster decode).
-            getattr(handler, "logical_types", True),
+            serde, handler.consumer, handler.validate, handler.relevant, handler.logical_types
         )
-        # Handlers that keep Redis views rewrite them from the batch's state before COMMIT.
-        self._materialize: Callable[[psycopg.Connection, list[Event]], None] | None = getattr(
-            handler, "materialize", None
-        )
-        # Handlers that keep state in memory between batches (streams/progress/pair_cache.py) learn
-        # whether what they changed was committed or rolled back.
-        self._committed: Callable[[], None] = getattr(handler, "committed", lambda: None)
-        self._rolled_back: Callable[[], None] = getattr(handler, "rolled_back", lambda: None)
+        # The hooks (streams/runtime/handler.py); no views stage for a handler without views.
+        self._materializes = overrides(handler, "materialize")
+        self._committed = handler.committed
+        self._rolled_back = handler.rolled_back
         self.next_offsets: dict[tuple[str, int], int] = {}  # for lag; Postgres has the truth
         # Ids this processor committed markers for, newest last: a client's re-send usually
         # follows its original within minutes, and skipping it here keeps the marker insert on
@@ -178,12 +156,11 @@ class BatchProcessor:
         its own between two batches, on the thread that runs them. A failure is logged and
         tried again at the next punctuation, like a timer's tick; what it changed in memory is
         dropped with the rollback. Returns whether more is owed than one call took."""
-        punctuate = getattr(self.handler, "punctuate", None)
-        if punctuate is None:
+        if not overrides(self.handler, "punctuate"):
             return False
         try:
             with stage("postgres"), self._kept.transaction() as conn, stage("due_sweep"):
-                derived, more = punctuate(conn, partitions, end_offsets)
+                derived, more = self.handler.punctuate(conn, partitions, end_offsets)
                 with stage("outbox"):
                     add_to_outbox(conn, self.settings, self.serde, derived)
         except Exception as exc:
@@ -225,10 +202,10 @@ class BatchProcessor:
         self._claimed = [e.event_id for e in fresh if e.event_id not in released]
         self.dead_letters.publish(letters)
         ledger.advance_offsets(conn, consumer, records)
-        if self._materialize is not None:  # Redis views, last before COMMIT (redis_views.py)
+        if self._materializes:  # Redis views, last before COMMIT (streams/views/dashboards.py)
             failed_ids = {event.event_id for event, _ in failed}
             with stage("views"):
-                self._materialize(conn, [e for e in fresh if e.event_id not in failed_ids])
+                self.handler.materialize(conn, [e for e in fresh if e.event_id not in failed_ids])
         stats.applied = len(fresh) - len(failed)
         stats.skipped = len(records) - len(todo) + len(events) - len(fresh)
         stats.skipped += sorted_.irrelevant + sorted_.remembered

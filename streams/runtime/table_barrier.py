@@ -16,12 +16,12 @@ from collections.abc import Callable
 import psycopg
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
+from learnstream.kafka_admin import EndOffsets
 from learnstream.log import get_logger
 from learnstream.settings import Settings
 from learnstream.topology import Topology
 from streams.runtime import ledger
 from streams.runtime.connections import KeptConnection
-from streams.runtime.end_offsets import EndOffsets
 from streams.runtime.errors import is_transient
 
 log = get_logger(__name__)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from learnstream.kafka_admin import end_offsets
 from learnstream.settings import Settings
 from learnstream.simulate.runner import run_simulation
 from learnstream_cli.bench.baselines import naive_faust_rate, raw_consume_rate
-from streams.verify import end_offsets
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,10 @@ from learnstream.sdk import (
 )
 from learnstream.settings import Settings
 from learnstream.simulate import compute_oracle
+from learnstream.simulate.compare import compare_with_oracle
 from learnstream.simulate.model import SimEvent
 from learnstream.topology import load_topology
-from streams.verify import compare_with_oracle, wait_until_drained
+from streams.runtime.drain import wait_until_drained
 from tests.support.pipeline import running_worker
 
 pytestmark = [pytest.mark.integration]

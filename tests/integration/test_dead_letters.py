@@ -16,9 +16,10 @@ from learnstream.kafka_clients import producer_config
 from learnstream.serde import build_serde
 from learnstream.settings import Settings
 from learnstream.topology import load_topology
+from streams.runtime.drain import wait_until_drained
+from streams.runtime.handler import BaseHandler
 from streams.runtime.processor import BatchProcessor
 from streams.runtime.records import Event, InboundRecord, Outbound
-from streams.verify import wait_until_drained
 from tests.support.events import LESSON, lesson_completed
 from tests.support.pipeline import running_worker
 
@@ -97,7 +98,7 @@ def test_each_poison_pill_is_dead_lettered_and_the_next_event_applied(
     assert row == ("in_progress",)
 
 
-class _BuggyHandler:
+class _BuggyHandler(BaseHandler):
     """Raises for one event id, like a rule with a bug; everything else works."""
 
     consumer = "buggy"
@@ -105,9 +106,6 @@ class _BuggyHandler:
     def __init__(self, bad_event_id: str) -> None:
         self.bad = bad_event_id
         self.applied: list[str] = []
-
-    def validate(self, event: Event) -> None:
-        return None
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         for event in events:

@@ -8,10 +8,9 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from learnstream.kafka_admin import ensure_topics
+from learnstream.kafka_admin import EndOffsets, ensure_topics
 from learnstream.settings import Settings
 from learnstream.topology import load_topology
-from streams.runtime.end_offsets import EndOffsets
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration

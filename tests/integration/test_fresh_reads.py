@@ -22,7 +22,7 @@ from learnstream.sdk import CoursePublished, EnrollmentCreated, LessonCompleted,
 from learnstream.settings import Settings
 from learnstream.topology import load_topology
 from sinks.api import create_app
-from streams.verify import wait_until_drained
+from streams.runtime.drain import wait_until_drained
 from streams.views.layout import decode_features, features_key, redis_prefix
 from tests.support.pipeline import running_worker, wait_for
 from tests.support.read_model import api_settings, auth

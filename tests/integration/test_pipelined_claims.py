@@ -15,6 +15,7 @@ import pytest
 from learnstream.serde import AvroSerde, build_serde
 from learnstream.settings import Settings
 from streams.runtime import intake, ledger
+from streams.runtime.handler import BaseHandler
 from streams.runtime.processor import BatchProcessor
 from streams.runtime.records import Event, InboundRecord, Outbound
 from tests.support.events import LESSON, lesson_completed
@@ -23,14 +24,11 @@ pytestmark = pytest.mark.integration
 CONSUMER = "pipelined-claims"
 
 
-class _Recorder:
+class _Recorder(BaseHandler):
     consumer = CONSUMER
 
     def __init__(self) -> None:
         self.applied: list[str] = []
-
-    def validate(self, event: Event) -> None:
-        del event
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
         del conn

@@ -12,9 +12,9 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
+from learnstream.kafka_admin import end_offsets
 from learnstream.settings import Settings
 from learnstream.simulate.oracle_model import Oracle
-from streams.verify import end_offsets
 
 EXPECTED_ERROR = {
     "bad_magic": "UndecodableError",

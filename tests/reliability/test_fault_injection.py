@@ -21,12 +21,14 @@ import pytest
 from connectors.simulators.common import Faults, running
 from connectors.simulators.sap import SapSimulator
 from connectors.simulators.workday import WorkdaySimulator
+from learnstream.kafka_admin import end_offsets
 from learnstream.settings import Settings
 from learnstream.simulate import runner
+from learnstream.simulate.compare import compare_with_oracle
 from learnstream.topology import load_topology
 from learnstream_cli.demo import webhook_receiver
 from learnstream_cli.worker import prepare
-from streams.verify import backlog, compare_with_oracle, consumer_names, end_offsets
+from streams.runtime.drain import backlog, build_handlers
 from tests.conftest import free_port
 from tests.reliability.checks import (
     check_dead_letters,
@@ -55,13 +57,13 @@ def _arm(sims: list[Faults], armed: dict[str, int]) -> None:
 
 def _drain(world: Settings, injector: Injector, timeout_s: float) -> None:
     topology = load_topology(world.topology_file)
-    consumers = consumer_names(world, topology)
+    handlers = build_handlers(world, topology)
     deadline, quiet_since, last = time.monotonic() + timeout_s, None, {}
     while time.monotonic() < deadline:
         injector.supervise()
         try:
             with psycopg.connect(world.postgres_url) as conn:
-                last = backlog(world, topology, conn, consumers)
+                last = backlog(world, topology, conn, handlers)
         except psycopg.OperationalError:
             last = {"postgres": -1}
         if any(last.values()):

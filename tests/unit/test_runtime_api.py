@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from types import ModuleType
 
+import pytest
+
 import streams.runtime as runtime
+from streams.runtime.handler import overrides
 
 PUBLIC = [
+    "BaseHandler",
     "BatchProcessor",
     "BatchStats",
     "DeadLetter",
     "Event",
-    "Handler",
     "InboundRecord",
     "InvalidContent",
     "Outbound",
@@ -35,3 +38,26 @@ def test_every_public_name_is_exported_and_nothing_else() -> None:
     )
     assert exported == sorted(runtime.__all__)
     assert all(getattr(runtime, name) is not None for name in runtime.__all__)
+
+
+def test_the_hooks_a_handler_does_not_override_do_nothing() -> None:
+    class Minimal(runtime.BaseHandler):
+        consumer = "minimal"
+
+        def apply(self, conn: object, events: list[runtime.Event]) -> list[runtime.Outbound]:
+            return []
+
+    handler = Minimal()
+    assert handler.relevant(object()) is True  # type: ignore[arg-type]
+    assert handler.punctuate(None, set(), dict) == ([], False)  # type: ignore[arg-type]
+    assert handler.backlog(None, {}) == {}  # type: ignore[arg-type]
+    assert handler.backlog_topics() == []
+    assert not overrides(handler, "punctuate") and not overrides(handler, "materialize")
+
+
+def test_a_handler_must_implement_apply() -> None:
+    class Incomplete(runtime.BaseHandler):
+        consumer = "incomplete"
+
+    with pytest.raises(TypeError, match="apply"):
+        Incomplete()  # type: ignore[abstract]

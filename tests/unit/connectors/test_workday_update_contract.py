@@ -80,6 +80,6 @@ def test_revoking_an_unknown_enrolment_is_an_invalid_reference(
 
 def test_the_verifier_reads_revoked_workday_records_by_the_connector_s_own_status() -> None:
     from connectors.workday import NOT_COMPLETED
-    from streams.verify import REVOKED_IN_WORKDAY
+    from learnstream.simulate.compare import REVOKED_IN_WORKDAY
 
     assert REVOKED_IN_WORKDAY == NOT_COMPLETED
