@@ -20,7 +20,6 @@ import redis
 
 from connectors import audit, revocation
 from connectors.audit import AuditKey, Journal
-from connectors.config import HrSettings
 from connectors.http import PermanentHrError, TransientHrError, no_empty_strings, retrying
 from connectors.revocation import CORRECTED
 from connectors.sap import RecordOutcome, batches
@@ -28,6 +27,7 @@ from connectors.targets import TARGETS, WORKDAY, Target, build_targets, hr_user_
 from learnstream import ids
 from learnstream.errors import TransientError
 from learnstream.names import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, HR_SYNC_RESULT
+from learnstream.sections import HrSettings
 from learnstream.settings import Settings
 from streams.derive import derived
 from streams.orgchart import Snapshot, load_org, snapshot_at
@@ -293,7 +293,7 @@ def build_handler(settings: Settings, hr: HrSettings | None = None) -> HrSyncHan
     # every worker process shares one call window per HR tenant (connectors.shared_limit)
     shared = redis.Redis.from_url(settings.redis_address, socket_timeout=5)
     return HrSyncHandler(
-        hr or HrSettings(),
+        hr or settings.hr,
         dead_letters=dead_letters,
         org_ready=TablesReady(settings, topology, "hr_sync"),  # the org chart, by its owner
         shared_limits=shared,

@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 from tenacity import Retrying, retry_if_exception_type
 
-from connectors.config import HrSettings
 from learnstream.errors import PermanentError, TransientError
 from learnstream.errors import retrying as shared_retrying
 from learnstream.retry_after import parse_retry_after
+from learnstream.sections import HrSettings
 
 
 class PermanentHrError(PermanentError):

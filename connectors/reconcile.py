@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 import psycopg
 
 from connectors.audit import RECORDED
-from connectors.config import HrSettings
 from connectors.http import retrying
 from connectors.sap import SapClient, record_key
 from connectors.targets import SAP, WORKDAY
 from connectors.workday import COMPLETED, WorkdayClient
+from learnstream.sections import HrSettings
 
 T = TypeVar("T")
 SAP_COMPARED = ("grade", "totalHours", "creditHours", "courseCompleted")

@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 
 import httpx
 
-from connectors.config import HrSettings
 from connectors.http import PermanentHrError, RateLimiter, call, no_empty_strings
 from connectors.shared_limit import Limiter
 from learnstream import ids
+from learnstream.sections import HrSettings
 
 TOKEN_PATH = "/learning/oauth-api/rest/v1/token"
 EVENTS_PATH = "/learning/odatav4/public/admin/learningevent-service/v1/OCNLearningEvents"

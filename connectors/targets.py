@@ -8,10 +8,10 @@ from typing import Any, Protocol
 import redis
 
 from connectors import sap, workday
-from connectors.config import HrSettings
 from connectors.sap import RecordOutcome, SapClient
 from connectors.shared_limit import SharedRateLimiter, limit_key
 from connectors.workday import WorkdayClient
+from learnstream.sections import HrSettings
 from streams.orgchart import Snapshot
 
 SAP, WORKDAY = "SAP", "WORKDAY"

@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 
 from connectors import soap
-from connectors.config import HrSettings
 from connectors.http import PermanentHrError, RateLimiter, call, no_empty_strings
 from connectors.http import raise_for_transient as _raise_for_transient
 from connectors.sap import RecordOutcome
 from connectors.shared_limit import Limiter
 from connectors.soap import wd
+from learnstream.sections import HrSettings
 
 ENDPOINT = "/ccx/service/{tenant}/Learning/{version}"
 COMPLETED = "Completed"

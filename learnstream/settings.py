@@ -6,13 +6,16 @@ A service whose address is set here is *external* and used as is; a service left
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from learnstream.sections import ApiSettings, HrSettings, NotifySettings, WorkerSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,8 +33,15 @@ SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
 
 class Settings(BaseSettings):
+    # The one place that reads the environment: a section's field is LEARNSTREAM_<SECTION>_
+    # <FIELD>, split once after the section's name (field names have underscores of their own).
     model_config = SettingsConfigDict(
-        env_prefix="LEARNSTREAM_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="LEARNSTREAM_",
+        env_file=".env",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="ignore",
+        frozen=True,
     )
 
     # --- Kafka -----------------------------------------------------------------------------
@@ -69,31 +79,13 @@ class Settings(BaseSettings):
     redis_port: int = 16379
     startup_timeout_s: float = 90.0
 
-    # --- Worker -------------------------------------------------------------------------------
-    worker_web_port: int = Field(6066, description="worker metrics/health HTTP port (loopback)")
-    # A ceiling, reached only under a backlog (natural batching: a caught-up lane takes what
-    # has arrived). A learner's several events in one batch cost one fold, one snapshot and
-    # one row per table: draining 104k events took 35-37 s at 1,000, 27 s at 5,000 (ADR 0010).
-    worker_batch_size: int = Field(5000, ge=1, description="most events per processing batch")
-    worker_state_cache_learners: int = Field(
-        2000,
-        ge=0,
-        description="learners whose pair state a lane keeps in memory per process (bounds RSS)",
-    )
-    worker_batch_linger_s: float = Field(
-        0.05, gt=0, description="max wait to fill a batch (bounds latency at low rates)"
-    )
-    # Under load a fetch answered at the first record made one fetch per produce request:
-    # ~500 fetches/s per lane at 2,000 events/s, most of a broker core (ADR 0010).
-    worker_fetch_wait_ms: int = Field(
-        20,
-        ge=1,
-        le=500,
-        description="how long the broker gathers records for a lane's fetch (latency it adds)",
-    )
-    worker_session_timeout_s: float = Field(
-        10.0, ge=6, description="a dead worker's partitions move on after this (heartbeats 1/3)"
-    )
+    # --- Sections (learnstream/sections.py): LEARNSTREAM_WORKER_*, _HR_*, _NOTIFY_*, _API_* ---
+    worker: WorkerSettings = WorkerSettings()
+    hr: HrSettings = HrSettings()
+    notify: NotifySettings = NotifySettings()
+    api: ApiSettings = ApiSettings()
+
+    # --- Retention and fault injection ------------------------------------------------------
     # Markers de-duplicate client re-sends of an event id; kept for this window, then pruned
     # (streams/runtime/retention.py), as Kafka Streams keeps de-duplication ids for a window.
     dedup_retention_hours: float = Field(
@@ -175,6 +167,10 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
+    def with_worker(self, **changes: Any) -> Settings:
+        """A copy with worker settings changed (a test's own metrics port, a batch size)."""
+        return self.model_copy(update={"worker": self.worker.model_copy(update=changes)})
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
@@ -182,25 +178,32 @@ def get_settings() -> Settings:
 
 
 def child_env(settings: Settings) -> dict[str, str]:
-    """The LEARNSTREAM_* environment that reproduces `settings` in a child process."""
-    env = {
-        "LEARNSTREAM_KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "LEARNSTREAM_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
-        "LEARNSTREAM_POSTGRES_DSN": settings.postgres_url,
-        "LEARNSTREAM_REDIS_URL": settings.redis_address,
-        "LEARNSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-        "LEARNSTREAM_WORKER_WEB_PORT": str(settings.worker_web_port),
-        "LEARNSTREAM_WORKER_BATCH_SIZE": str(settings.worker_batch_size),
-        "LEARNSTREAM_WORKER_BATCH_LINGER_S": str(settings.worker_batch_linger_s),
-        "LEARNSTREAM_WORKER_STATE_CACHE_LEARNERS": str(settings.worker_state_cache_learners),
-        "LEARNSTREAM_LOG_JSON": "true",
-    }
-    if settings.kafka_sasl_mechanism:
-        env["LEARNSTREAM_KAFKA_SASL_MECHANISM"] = settings.kafka_sasl_mechanism
-    if settings.kafka_sasl_username:
-        env["LEARNSTREAM_KAFKA_SASL_USERNAME"] = settings.kafka_sasl_username
-    if settings.kafka_sasl_password:
-        env["LEARNSTREAM_KAFKA_SASL_PASSWORD"] = settings.kafka_sasl_password.get_secret_value()
-    if settings.kafka_ssl_ca_location:
-        env["LEARNSTREAM_KAFKA_SSL_CA_LOCATION"] = str(settings.kafka_ssl_ca_location)
+    """The LEARNSTREAM_* environment that reproduces `settings` in a child process: every field
+    that is set, derived from the model (sections as LEARNSTREAM_<SECTION>_<FIELD>), with the
+    embedded services' resolved addresses, so that a child uses them and never starts its own."""
+    env: dict[str, str] = {}
+
+    def put(prefix: str, model: BaseModel) -> None:
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                put(f"{prefix}{name.upper()}_", value)
+            elif value is not None:
+                env[f"{prefix}{name.upper()}"] = _env_value(value)
+
+    put("LEARNSTREAM_", settings)
+    env["LEARNSTREAM_KAFKA_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers
+    env["LEARNSTREAM_POSTGRES_DSN"] = settings.postgres_url
+    env["LEARNSTREAM_REDIS_URL"] = settings.redis_address
+    env["LEARNSTREAM_LOG_JSON"] = "true"  # a child's logs are collected, not read on a TTY
     return env
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (frozenset, set, list, tuple, dict)):
+        return json.dumps(sorted(value) if isinstance(value, (frozenset, set)) else value)
+    return str(value)

@@ -108,6 +108,13 @@ class Topology(_Strict):
         raise KeyError(f"no topic in topology.yaml carries {event_name}")
 
 
+@lru_cache(maxsize=8)
+def event_topics(path: Path) -> dict[str, str]:
+    """Event name -> the topology.yaml topic that carries it (one each: `topology check`)."""
+    topology = load_topology(path)
+    return {event: name for name, spec in topology.topics.items() for event in spec.value_schemas}
+
+
 def activity_topic(settings: Settings) -> str:
     """The topic client apps publish learner activity to (the learner lane's input)."""
     return load_topology(settings.topology_file).topic_for_event(names.LESSON_COMPLETED)

@@ -184,7 +184,8 @@ def api_example(settings: Settings) -> ApiExample:
     import httpx
 
     from connectors.simulators.common import running
-    from sinks.api import ApiSettings, create_app, mint_token
+    from learnstream.sections import ApiSettings
+    from sinks.api import create_app, mint_token
 
     api_settings = ApiSettings(
         jwt_secret=os.environ.get("LEARNSTREAM_API_JWT_SECRET") or secrets.token_urlsafe(32)

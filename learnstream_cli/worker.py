@@ -69,9 +69,9 @@ def run_workers(settings: Settings, processes: int, loglevel: str = "WARN") -> i
 
     def spawn(index: int) -> None:
         env = {
-            **os.environ,  # every settings class reads it (HR, notify, chaos switches, ...)
+            **os.environ,  # PATH and the rest of the environment
             **child_env(settings),
-            "LEARNSTREAM_WORKER_WEB_PORT": str(_member_port(settings.worker_web_port, index)),
+            "LEARNSTREAM_WORKER_WEB_PORT": str(_member_port(settings.worker.web_port, index)),
         }
         command = [sys.executable, "-m", "learnstream_cli", "worker", "--processes", "1",
                    "--prepared", "--loglevel", loglevel]  # fmt: skip

@@ -19,6 +19,7 @@ import psycopg
 from faust.types import TP
 
 from learnstream.log import get_logger
+from learnstream.sections import NotifySettings
 from learnstream.serde import build_serde
 from learnstream.settings import Settings
 from learnstream.topology import AgentSpec, Topology, load_topology
@@ -105,10 +106,10 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
         broker_commit_interval=1.0,
         # Faust's 60 s default stalls a killed worker's partitions for a minute before the
         # group moves them; a processing batch runs off the loop, so heartbeats keep flowing.
-        broker_session_timeout=settings.worker_session_timeout_s,
-        broker_heartbeat_interval=settings.worker_session_timeout_s / 3,
+        broker_session_timeout=settings.worker.session_timeout_s,
+        broker_heartbeat_interval=settings.worker.session_timeout_s / 3,
         web_bind="127.0.0.1",
-        web_port=settings.worker_web_port,
+        web_port=settings.worker.web_port,
         web_host="127.0.0.1",
     )
     serde = build_serde(settings)
@@ -193,7 +194,7 @@ def create_app(settings: Settings, topology: Topology | None = None) -> faust.Ap
         if pruned is not None and (pruned.markers or pruned.outbox_rows):
             log.info("retention.pruned", markers=pruned.markers, outbox_rows=pruned.outbox_rows)
 
-    deliverer = _deliverer(connect)
+    deliverer = _deliverer(settings.notify, connect)
     if deliverer is not None:
 
         @app.timer(1.0)
@@ -221,11 +222,10 @@ def worker_connection(settings: Settings) -> psycopg.Connection:
     return conn
 
 
-def _deliverer(connect: Any) -> Any:
+def _deliverer(notify: NotifySettings, connect: Any) -> Any:
     """Webhook/SMTP delivery of the notifications outbox, when a channel is configured."""
-    from streams.notifications.delivery import NotificationDeliverer, NotifySettings
+    from streams.notifications.delivery import NotificationDeliverer
 
-    notify = NotifySettings()
     if not (notify.webhook_enabled or notify.smtp_enabled):
         log.info(
             "notifications.delivery_off", hint="set LEARNSTREAM_NOTIFY_WEBHOOK_URL or _SMTP_HOST"
@@ -238,7 +238,7 @@ def agent_batch_size(settings: Settings) -> int:
     """Faust agents carry the low-volume flows, and Faust buffers four of their batches per
     stream in memory: they keep batches of at most AGENT_BATCH_SIZE where a lane's may be
     larger (a lane's backlog gains from larger batches; an agent's has little to coalesce)."""
-    return min(settings.worker_batch_size, AGENT_BATCH_SIZE)
+    return min(settings.worker.batch_size, AGENT_BATCH_SIZE)
 
 
 def _attach_agent(
@@ -248,7 +248,7 @@ def _attach_agent(
 
     async def shell(stream: Any) -> None:  # a faust.Stream (StreamT lacks take_events)
         async for events in stream.take_events(
-            agent_batch_size(settings), within=settings.worker_batch_linger_s
+            agent_batch_size(settings), within=settings.worker.batch_linger_s
         ):
             records = [to_record(e) for e in events]
             try:

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from learnstream import ids, names
 from learnstream.events import make_envelope
-from learnstream.settings import get_settings
-from learnstream.topology import load_topology
 from streams.runtime.records import Outbound
 
 SOURCE = "/learnstream/streams"
-
-
-@cache
-def topic_of(event_name: str) -> str:
-    """The topic topology.yaml gives the event (one per event: `learnstream topology check`)."""
-    return load_topology(get_settings().topology_file).topic_for_event(event_name)
 
 
 def derived(
@@ -30,8 +21,9 @@ def derived(
     fields: dict[str, Any],
     correlation_id: str | None = None,
 ) -> Outbound:
-    """A derived event; every fact a consumer needs is in `fields` (the schema), none in
-    headers: the outbox adds the CloudEvents headers of the envelope, nothing else."""
+    """A derived event; every fact a consumer needs is in `fields` (the schema). The outbox
+    publishes it to the topic topology.yaml gives `event_name`, with the envelope's CloudEvents
+    headers and nothing else."""
     envelope = make_envelope(
         event_name,
         minor_version=names.MINOR_VERSIONS.get(event_name, 0),
@@ -42,4 +34,4 @@ def derived(
         correlation_id=correlation_id,
         causation_id=cause,
     )
-    return Outbound(topic_of(event_name), event_name, key, {"envelope": envelope, **fields}, {})
+    return Outbound(event_name, key, {"envelope": envelope, **fields})

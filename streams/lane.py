@@ -82,7 +82,7 @@ class FastLane:
         self._owed = False  # the last sweep left decisions owed: sweep after the next batch
 
     def consumer_config(self) -> dict[str, Any]:
-        timeout_ms = int(self.settings.worker_session_timeout_s * 1000)
+        timeout_ms = int(self.settings.worker.session_timeout_s * 1000)
         return {
             **self.settings.kafka_client_config(),
             "group.id": self.settings.topic(f"learnstream.lane.{self.name}"),
@@ -98,7 +98,7 @@ class FastLane:
             # took ~500 fetches/s and the broker most of a core. Idle, 1000/wait empty fetches
             # per second per lane are the price.
             "fetch.min.bytes": 1_048_576,
-            "fetch.wait.max.ms": self.settings.worker_fetch_wait_ms,
+            "fetch.wait.max.ms": self.settings.worker.fetch_wait_ms,
             "queued.min.messages": 20_000,
         }
 
@@ -120,7 +120,7 @@ class FastLane:
                 if records:
                     with stage("wait_for_tables"):
                         self.tables.wait(self._stop)
-                for chunk in by_keys(records, self.settings.worker_state_cache_learners):
+                for chunk in by_keys(records, self.settings.worker.state_cache_learners):
                     self._process(chunk)
                     with stage("fetch"):
                         self._commit(consumer, chunk)
@@ -148,11 +148,11 @@ class FastLane:
         """Natural batching: whatever is queued, up to the batch size, without waiting; when
         nothing is, the first record to arrive (or the linger timeout) and what came with it.
         A lone event is never held back to fill a batch, and a backlog is taken in full."""
-        size = self.settings.worker_batch_size
+        size = self.settings.worker.batch_size
         messages: list[Message] = consumer.consume(num_messages=size, timeout=0)
         if messages:
             return messages
-        messages = consumer.consume(num_messages=1, timeout=self.settings.worker_batch_linger_s)
+        messages = consumer.consume(num_messages=1, timeout=self.settings.worker.batch_linger_s)
         if messages:
             messages += consumer.consume(num_messages=size - 1, timeout=0)
         return messages

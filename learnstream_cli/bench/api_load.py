@@ -66,7 +66,8 @@ class Subjects:
 
 
 def pick_subjects(postgres_url: str, secret: str, limit: int = 200) -> Subjects:
-    from sinks.api import ApiSettings, mint_token
+    from learnstream.sections import ApiSettings
+    from sinks.api import mint_token
 
     with psycopg.connect(postgres_url) as conn:
 

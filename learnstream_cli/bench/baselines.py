@@ -20,14 +20,12 @@ from typing import Any
 
 from confluent_kafka import Consumer
 from fastavro import schemaless_reader
-from pydantic import SecretStr
 
 from learnstream.infra.process import stop_process_group
 from learnstream.serde import SchemaStore
-from learnstream.settings import Settings
+from learnstream.settings import Settings, child_env
 
 HEADER = 10  # C3 01 + 8-byte fingerprint (Avro single-object encoding)
-SETTINGS_ENV = "LEARNSTREAM_BENCH_SETTINGS_JSON"
 
 
 def named_writers(settings: Settings) -> dict[bytes, tuple[str, Any]]:
@@ -94,19 +92,6 @@ def raw_consume_rate(
     return _result(decoded, elapsed)
 
 
-def _settings_json(settings: Settings) -> str:
-    """Every field, secrets revealed: the child needs real SASL passwords, not '****'."""
-    values: dict[str, Any] = {}
-    for name in Settings.model_fields:
-        value = getattr(settings, name)
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        elif isinstance(value, Path):
-            value = str(value)
-        values[name] = value
-    return json.dumps(values)
-
-
 def partition_count(settings: Settings, topic: str) -> int:
     consumer = Consumer({**settings.kafka_client_config(), "group.id": "learnstream_cli.bench"})
     try:
@@ -150,7 +135,7 @@ def naive_faust_rate(
         "--result",
         str(result_path),
     ]
-    env = {**os.environ, SETTINGS_ENV: _settings_json(settings)}
+    env = {**os.environ, **child_env(settings)}  # secrets too: the child needs real ones
     result = run_until_result(command, env, workdir, result_path, log_path, timeout_s)
     return _result(int(result["events"]), float(result["seconds"]))
 

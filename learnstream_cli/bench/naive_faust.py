@@ -20,7 +20,7 @@ from fastavro import schemaless_reader
 from faust.types import StreamT
 
 from learnstream.settings import Settings
-from learnstream_cli.bench.baselines import HEADER, SETTINGS_ENV, named_writers
+from learnstream_cli.bench.baselines import HEADER, named_writers
 from streams.app import broker_credentials, broker_urls
 
 LEARNING = "org.learnstream.learning."
@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--datadir", required=True)
     parser.add_argument("--result", required=True)
     args = parser.parse_args()
-    settings = Settings(**json.loads(os.environ[SETTINGS_ENV]))
+    settings = Settings()  # from the parent's child_env
     app = build_app(settings, args)
     faust.Worker(app, loglevel="WARN", quiet=True).execute_from_commandline()
 

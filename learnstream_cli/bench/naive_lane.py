@@ -26,7 +26,6 @@ import psycopg
 
 from learnstream.serde import build_serde
 from learnstream.settings import Settings
-from learnstream_cli.bench.baselines import SETTINGS_ENV
 from learnstream_cli.bench.naive_faust import COUNTERS, LEARNING
 from streams.lane import FastLane
 from streams.runtime.handler import BaseHandler
@@ -85,7 +84,7 @@ def main() -> None:
     parser.add_argument("--run", required=True)
     parser.add_argument("--result", required=True)
     args = parser.parse_args()
-    settings = Settings(**json.loads(os.environ[SETTINGS_ENV]))
+    settings = Settings()  # from the parent's child_env
 
     def connect() -> psycopg.Connection:
         return psycopg.connect(settings.postgres_url, autocommit=False, connect_timeout=5)

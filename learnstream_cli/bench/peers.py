@@ -20,12 +20,10 @@ from pathlib import Path
 from fastavro.schema import to_parsing_canonical_form
 
 from learnstream.log import get_logger
-from learnstream.settings import Settings
+from learnstream.settings import Settings, child_env
 from learnstream.topology import load_topology
 from learnstream_cli.bench.baselines import (
-    SETTINGS_ENV,
     _result,
-    _settings_json,
     named_writers,
     run_until_result,
 )
@@ -112,7 +110,7 @@ def naive_lane_rate(
         "--result",
         str(result_path),
     ]
-    env = {**os.environ, SETTINGS_ENV: _settings_json(settings)}
+    env = {**os.environ, **child_env(settings)}
     log_path = workdir / f"naive-lane-{run}.log"
     result = run_until_result(command, env, workdir, result_path, log_path, timeout_s)
     return _result(int(result["events"]), float(result["seconds"]))

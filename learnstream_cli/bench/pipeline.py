@@ -111,7 +111,7 @@ def run_pipeline_bench(
         result["rates"] = _baselines(world, report.published, report.topics, step)
         step("(b) full pipeline: starting the worker")
         worker = start_worker(world)
-        members = member_ports(ws.worker_web_port)
+        members = member_ports(ws.worker.web_port)
         try:
             pipeline = measure_drain(
                 world,

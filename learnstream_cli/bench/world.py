@@ -62,12 +62,8 @@ def private_world(base: Settings, tag: str, *, keep: bool = False) -> Iterator[W
     name = f"bench_{tag}_{unique}"
     url = make_url(base.postgres_url).set(database=name).render_as_string(hide_password=False)
     settings = base.model_copy(
-        update={
-            "topic_prefix": f"bench.{tag}.{unique}.",
-            "postgres_dsn": SecretStr(url),
-            "worker_web_port": free_port(),
-        }
-    )
+        update={"topic_prefix": f"bench.{tag}.{unique}.", "postgres_dsn": SecretStr(url)}
+    ).with_worker(web_port=free_port())
     with psycopg.connect(_admin_url(base), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     workdir = Path(tempfile.mkdtemp(prefix=f"learnstream-{name}-"))

@@ -7,21 +7,21 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
-    from sinks.api import ApiSettings
+    from learnstream.sections import ApiSettings
 
 
 def _api_settings() -> ApiSettings:
     """The LEARNSTREAM_API_* settings, or one line saying what is missing (no traceback)."""
-    from pydantic import ValidationError
+    from learnstream.sections import SettingsError
+    from learnstream.settings import get_settings
 
-    from sinks.api import ApiSettings
-
+    settings = get_settings().api
     try:
-        return ApiSettings()
-    except ValidationError as exc:
-        problems = "; ".join(str(error["msg"]) for error in exc.errors())
-        typer.echo(f"error: read API settings: {problems}", err=True)
+        settings.require_signing_key()
+    except SettingsError as exc:
+        typer.echo(f"error: read API settings: {exc}", err=True)
         raise typer.Exit(1) from None
+    return settings
 
 
 def api(

@@ -29,11 +29,10 @@ def reconcile(
     an administrator can (SAP, or a Workday tenant that cannot be updated)."""
     import psycopg
 
-    from connectors.config import HrSettings
     from connectors.reconcile import reconcile as find_drift
     from learnstream.settings import get_settings
 
-    hr = HrSettings()
+    hr = get_settings().hr
     if not (hr.sap_enabled or hr.workday_enabled):
         console.print("no HR target configured (LEARNSTREAM_HR_*_BASE_URL): nothing to compare")
         return
@@ -105,14 +104,14 @@ def simulators(
     The fault options arm the same switches the reliability suite flips (Faults in
     connectors/simulators/common.py); counted faults hit each simulator's next N requests in
     the order 429, then 5xx, then timeout-after-commit, so an operator can rehearse them."""
-    from connectors.config import HrSettings
     from connectors.simulators.common import Faults, running
     from connectors.simulators.sap import SapSimulator
     from connectors.simulators.workday import WorkdaySimulator
+    from learnstream.settings import get_settings
 
     if only not in (None, "sap", "workday"):
         raise typer.BadParameter("must be sap or workday", param_hint="--only")
-    hr = HrSettings()
+    hr = get_settings().hr
     username = hr.workday_username or "isu_learning@learnstream"
     password = hr.workday_password.get_secret_value() if hr.workday_password else "secret"
     sap = SapSimulator(

@@ -1,4 +1,4 @@
-"""`create_app(settings)`: the read API over the views the stream agents maintain."""
+"""`create_app(settings.api)`: the read API over the views the stream agents maintain."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from learnstream.settings import Settings
+from learnstream.sections import ApiSettings
+from learnstream.settings import Settings, get_settings
 from sinks.api import errors
 from sinks.api.cache import DashboardCache
-from sinks.api.config import ApiSettings
 from sinks.api.db import Database, redis_client
 from sinks.api.errors import ErrorBody
 from sinks.api.routes import router
@@ -23,15 +23,20 @@ course statistics. Authenticate with `Authorization: Bearer <JWT>` (claims `sub`
 
 
 def create_app(settings: ApiSettings | None = None, stack: Settings | None = None) -> FastAPI:
-    """`stack` supplies Postgres and Redis addresses that `settings` leaves unset."""
-    settings = settings or ApiSettings()
+    """`settings`: the API's section (default the stack's); `stack` supplies the Postgres and
+    Redis addresses that `settings` leaves unset (default: the environment's)."""
+    stack = stack or get_settings()
+    settings = settings or stack.api
+    settings.require_signing_key()
     db = Database(
-        settings.postgres_url(stack),
+        settings.postgres_url(stack.postgres_url),
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         timeout_s=settings.connect_timeout_s,
     )
-    cache_client = redis_client(settings.redis_address(stack), settings.connect_timeout_s)
+    cache_client = redis_client(
+        settings.redis_address(stack.redis_address), settings.connect_timeout_s
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

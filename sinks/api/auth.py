@@ -23,8 +23,8 @@ import psycopg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from learnstream.sections import ApiSettings
 from sinks.api import queries
-from sinks.api.config import ApiSettings
 from sinks.api.errors import Forbidden, Unauthorized
 
 LEARNER, MANAGER, ADMIN = "learner", "manager", "admin"

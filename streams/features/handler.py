@@ -102,4 +102,4 @@ class FeaturesHandler(BaseHandler):
 def build_handler(settings: Settings, key_prefix: str | None = None) -> FeaturesHandler:
     client = redis.Redis.from_url(settings.redis_address, decode_responses=True)
     prefix = key_prefix if key_prefix is not None else redis_prefix(settings)
-    return FeaturesHandler(client, prefix, settings.worker_state_cache_learners)
+    return FeaturesHandler(client, prefix, settings.worker.state_cache_learners)

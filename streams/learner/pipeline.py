@@ -21,6 +21,7 @@ import psycopg
 from learnstream import names
 from learnstream.names import COURSE_PUBLISHED as CATALOG
 from learnstream.settings import Settings
+from learnstream.topology import event_topics
 from streams.certification import handler as certification
 from streams.features import handler as features
 from streams.features.rules import day_of
@@ -35,15 +36,16 @@ from streams.runtime.stages import stage
 from streams.views.dashboards import refresh_learners
 
 
-def in_memory(outbound: Outbound) -> Event:
-    """A derived event as the next stage would have consumed it from its topic."""
+def in_memory(outbound: Outbound, topics: dict[str, str]) -> Event:
+    """A derived event as the next stage would have consumed it from its topic (`topics`:
+    event name -> topology topic); a dead letter names that topic."""
     source = InboundRecord(
-        topic=outbound.topic,
+        topic=topics[outbound.event_name],
         partition=-1,  # never consumed from Kafka: no coordinates, no offset to store
         offset=-1,
         key=outbound.key.encode(),
         value=None,
-        headers=tuple((k, v.encode()) for k, v in outbound.headers.items()),
+        headers=(),
     )
     return Event(outbound.event_name, outbound.record, source)
 
@@ -63,7 +65,9 @@ class LearnerPipeline(BaseHandler):
         certification_stage: certification.CertificationHandler,
         notifications_stage: notifications.NotificationsHandler,
         features_stage: features.FeaturesHandler,
+        topics: dict[str, str],
     ) -> None:
+        self.topics = topics  # event name -> its topology topic, for events handed over
         self.progress = progress_stage
         self.certification = certification_stage
         self.notifications = notifications_stage
@@ -89,13 +93,15 @@ class LearnerPipeline(BaseHandler):
     def downstream(self, conn: psycopg.Connection, out: list[Outbound]) -> list[Outbound]:
         """Certification and notifications over what the progress stage (or the due sweep)
         derived, in the caller's transaction."""
-        derived = [in_memory(o) for o in out]
+        derived = [in_memory(o, self.topics) for o in out]
         to_certify = [e for e in derived if self.certification.relevant(e)]
         with stage("certification"):
             certified = self.certification.apply(conn, to_certify) if to_certify else []
         self._certified += to_certify
         causes = [
-            e for e in derived + [in_memory(o) for o in certified] if self.notifications.relevant(e)
+            e
+            for e in derived + [in_memory(o, self.topics) for o in certified]
+            if self.notifications.relevant(e)
         ]
         with stage("notifications"):
             notified = self.notifications.apply(conn, causes) if causes else []
@@ -174,4 +180,5 @@ def build_handler(settings: Settings, **_: Any) -> LearnerPipeline:
         certification.build_handler(settings),
         notifications.build_handler(settings),
         features.build_handler(settings),
+        event_topics(settings.topology_file),
     )

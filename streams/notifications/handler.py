@@ -21,9 +21,9 @@ from learnstream.names import (
     PROGRESS_CHANGED,
     RECERTIFICATION_REQUIRED,
 )
+from learnstream.sections import NotifySettings
 from learnstream.settings import Settings
 from streams.derive import derived
-from streams.notifications.delivery.config import NotifySettings
 from streams.notifications.store import (
     Cause,
     causes_affected_by,
@@ -47,7 +47,7 @@ class NotificationsHandler(BaseHandler):
     consumer = "notifications"
 
     def __init__(self, notify: NotifySettings | None = None) -> None:
-        self.notify = notify or NotifySettings()
+        self.notify = notify or NotifySettings()  # defaults: no channel, nothing owed
 
     def validate(self, event: Event) -> None:
         validate_event(event.name, event.record)
@@ -176,5 +176,4 @@ class NotificationsHandler(BaseHandler):
 
 
 def build_handler(settings: Settings) -> NotificationsHandler:
-    del settings
-    return NotificationsHandler(NotifySettings())
+    return NotificationsHandler(settings.notify)

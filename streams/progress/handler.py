@@ -260,5 +260,5 @@ def build_handler(settings: Settings) -> ProgressHandler:
         settings.topic(catalog),
         redis.Redis.from_url(settings.redis_address, decode_responses=True),
         redis_prefix(settings),
-        settings.worker_state_cache_learners,
+        settings.worker.state_cache_learners,
     )

@@ -22,6 +22,7 @@ from learnstream.kafka_clients import producer_config
 from learnstream.log import get_logger
 from learnstream.serde import AvroSerde
 from learnstream.settings import Settings
+from learnstream.topology import event_topics
 from streams.runtime.connections import KeptConnection
 from streams.runtime.records import Outbound
 
@@ -59,16 +60,16 @@ def add_to_outbox(
     if not events:
         return
     rows = []
+    topics = event_topics(settings.topology_file)
     for event in events:
         headers = {
             k: v.decode() if isinstance(v, bytes) else str(v)
             for k, v in ce_headers(event.record["envelope"])
         }
-        headers.update(event.headers)
         rows.append(
             (
                 event.event_id,
-                settings.topic(event.topic),
+                settings.topic(topics[event.event_name]),
                 event.key.encode(),
                 serde.encode(event.event_name, event.record),
                 orjson.dumps(headers).decode(),

@@ -92,13 +92,13 @@ class Event:
 
 @dataclass(frozen=True)
 class Outbound:
-    """A derived event to publish through the outbox. `topic` is the topology name."""
+    """A derived event to publish through the outbox. Its topic is the one topology.yaml gives
+    its event (resolved by the outbox); every fact a consumer needs is a field of `record`,
+    and the only headers are the CloudEvents ones the outbox takes from the envelope."""
 
-    topic: str
     event_name: str
     key: str
     record: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def event_id(self) -> str:

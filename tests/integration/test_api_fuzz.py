@@ -31,8 +31,9 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.engine import make_url
 
+from learnstream.sections import ApiSettings
 from learnstream.settings import Settings
-from sinks.api import ApiSettings, create_app
+from sinks.api import create_app
 from tests.support.api_fuzz import (
     COVERAGE,
     FUZZ,

@@ -48,7 +48,7 @@ def test_latency_and_api_load_measure_a_real_worker(
     world, report = drained_world
     targets = latency_targets(report.simulation.events)
     assert targets
-    members = member_ports(world.settings.worker_web_port)
+    members = member_ports(world.settings.worker.web_port)
     before = scrape(members)
 
     latency = measure_latency(

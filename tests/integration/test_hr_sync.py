@@ -27,7 +27,6 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from connectors.audit import Journal
-from connectors.config import HrSettings
 from connectors.hr_sync import HrSyncHandler
 from connectors.reconcile import reconcile
 from connectors.simulators.common import running
@@ -44,6 +43,7 @@ from learnstream.names import (
     HR_SYNC_RESULT,
 )
 from learnstream.sdk.models import EVENT_MODELS
+from learnstream.sections import HrSettings
 from learnstream.serde import build_serde
 from learnstream.settings import Settings
 from sinks.hr_tables import HR_SYNC_STATUS_VIEW, HR_TABLES
@@ -334,7 +334,7 @@ CRASHING_WORKER = """
 import json, os, signal, sys
 import psycopg
 from pydantic import SecretStr
-from connectors.config import HrSettings
+from learnstream.sections import HrSettings
 from connectors.hr_sync import HrSyncHandler
 from tests.integration.test_hr_sync import issued
 

@@ -19,6 +19,8 @@ from learnstream import ids
 from learnstream.events import make_envelope
 from learnstream.names import CERTIFICATE_ISSUED, COURSE_COMPLETED
 from learnstream.sdk.models import EVENT_MODELS
+from learnstream.settings import Settings
+from learnstream.topology import event_topics
 from sinks.database import upgrade
 from streams.certification.handler import CertificationHandler
 from streams.learner.pipeline import in_memory
@@ -26,6 +28,7 @@ from streams.progress.handler import ProgressHandler
 from streams.runtime.records import Event, InboundRecord, Outbound
 
 pytestmark = pytest.mark.integration
+TOPICS = event_topics(Settings().topology_file)  # event name -> topic, as the lane has it
 
 L = "org.learnstream.learning."
 CATALOG = "org.learnstream.catalog.course.published.v1"
@@ -118,7 +121,7 @@ def batch(conn: psycopg.Connection, stages: tuple[ProgressHandler, Certification
     with conn.transaction():
         derived = progress.apply(conn, events)
         certified = certification.apply(
-            conn, [e for e in map(in_memory, derived) if certification.relevant(e)]
+            conn, [e for e in (in_memory(o, TOPICS) for o in derived) if certification.relevant(e)]
         )
     progress.committed()
     return derived + certified

@@ -26,10 +26,10 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+from learnstream.sections import NotifySettings
 from sinks.tables import Notification
 from streams.notifications.delivery import (
     NotificationDeliverer,
-    NotifySettings,
     status_of,
     verify_signature,
 )

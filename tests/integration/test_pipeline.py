@@ -117,7 +117,7 @@ def test_postgres_outage_delays_but_loses_nothing(
     total = report.topics["learning.activity"]
     # Batches small against this world, so the outage finds work in flight (a batch ceiling
     # of thousands takes a small world's backlog in one or two batches).
-    world = world.model_copy(update={"worker_batch_size": max(50, total // 40)})
+    world = world.with_worker(batch_size=max(50, total // 40))
     postgres = PostgresService(stack_settings)
     with running_worker(world, tmp_path / "worker.log") as worker:
         wait_for(
@@ -146,7 +146,8 @@ def test_read_api_serves_what_the_pipeline_wrote(world: Settings, tmp_path: Path
     import redis
     from fastapi.testclient import TestClient
 
-    from sinks.api import ApiSettings, create_app, mint_token
+    from learnstream.sections import ApiSettings
+    from sinks.api import create_app, mint_token
     from streams.views.layout import redis_prefix
     from streams.views.leaderboard import leaderboard_key
 

@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from learnstream.sections import ApiSettings
 from learnstream.settings import Settings
-from sinks.api import ApiSettings, create_app
+from sinks.api import create_app
 from tests.conftest import free_port
 from tests.support.read_model import SECRET, auth, seed
 from tests.support.read_model import api_settings as read_model_settings

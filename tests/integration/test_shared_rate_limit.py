@@ -10,11 +10,11 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from connectors.config import HrSettings
 from connectors.http import RateLimiter, Throttled
 from connectors.sap import SapClient
 from connectors.shared_limit import SharedRateLimiter, limit_key
 from connectors.targets import SAP, WORKDAY, build_targets
+from learnstream.sections import HrSettings
 from learnstream.settings import Settings
 from tests.conftest import free_port
 

@@ -79,8 +79,8 @@ def test_faults_lose_nothing_and_duplicate_nothing(
 ) -> None:
     learners = reliability_learners()
     world = chaos_stack.model_copy(
-        update={"topic_prefix": f"chaos.{uuid.uuid4().hex[:8]}.", "worker_web_port": free_port()}
-    )
+        update={"topic_prefix": f"chaos.{uuid.uuid4().hex[:8]}."}
+    ).with_worker(web_port=free_port())
     prepare(world)
     report = runner.prepare(
         world,

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from sinks.api import ApiSettings, create_app
+from learnstream.sections import ApiSettings
+from sinks.api import create_app
 from tests.support.read_model import LEARNERS, SECRET, auth
 
 # The OpenAPI document does not depend on where Postgres and Redis are: nothing connects here.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from sinks.api import ApiSettings, mint_token
+from learnstream.sections import ApiSettings
+from sinks.api import mint_token
 from sinks.api.auth import decode_token
 from sinks.api.errors import Unauthorized
 

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from learnstream.settings import Settings
+from learnstream.sections import SettingsError
+from learnstream.settings import Settings, child_env
 
 
 @pytest.fixture(autouse=True)
@@ -66,3 +69,59 @@ def test_unknown_security_protocol_is_rejected(monkeypatch: pytest.MonkeyPatch) 
 
 def test_topic_prefix_isolates_names() -> None:
     assert Settings(topic_prefix="t1.").topic("learning.activity") == "t1.learning.activity"
+
+
+def test_sections_read_their_prefixed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEARNSTREAM_HR_SAP_BASE_URL", "https://sap.example")
+    monkeypatch.setenv("LEARNSTREAM_HR_WORKDAY_NO_UPDATE_TENANTS", '["acme", "globex"]')
+    monkeypatch.setenv("LEARNSTREAM_NOTIFY_WEBHOOK_URL", "https://hooks.example/x")
+    monkeypatch.setenv("LEARNSTREAM_API_JWT_SECRET", "s" * 32)
+    monkeypatch.setenv("LEARNSTREAM_WORKER_BATCH_SIZE", "123")
+    settings = Settings()
+    assert settings.hr.sap_enabled and settings.hr.sap_base_url == "https://sap.example"
+    assert settings.hr.workday_no_update_tenants == frozenset({"acme", "globex"})
+    assert settings.notify.webhook_enabled and not settings.notify.smtp_enabled
+    assert settings.api.jwt_secret is not None
+    assert settings.worker.batch_size == 123 and settings.worker.web_port == 6066
+
+
+def test_a_misspelt_section_variable_is_an_error_not_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEARNSTREAM_HR_SAP_BASEURL", "https://sap.example")  # _BASE_URL
+    with pytest.raises(ValueError, match="sap_baseurl"):
+        Settings()
+    monkeypatch.delenv("LEARNSTREAM_HR_SAP_BASEURL")
+    monkeypatch.setenv("LEARNSTREAM_WORKER_BATCH_SIZE", "0")
+    with pytest.raises(ValueError, match="batch_size"):
+        Settings()
+
+
+def test_the_api_key_is_required_by_the_api_not_by_every_process() -> None:
+    settings = Settings()  # no LEARNSTREAM_API_JWT_SECRET: a worker still starts
+    with pytest.raises(SettingsError, match="LEARNSTREAM_API_JWT_SECRET"):
+        settings.api.require_signing_key()
+
+
+def test_child_env_reproduces_the_settings_in_a_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEARNSTREAM_HR_WORKDAY_NO_UPDATE_TENANTS", '["acme"]')
+    monkeypatch.setenv("LEARNSTREAM_NOTIFY_WEBHOOK_SECRET", "hmac-secret")
+    monkeypatch.setenv("LEARNSTREAM_KAFKA_SASL_PASSWORD", "kafka-secret")
+    parent = Settings(topic_prefix="p.").with_worker(batch_size=77, fetch_wait_ms=5)
+    env = child_env(parent)
+    for name in list(os.environ):
+        if name.startswith("LEARNSTREAM_"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    child = Settings()
+    # The embedded services' addresses travel resolved: the child uses them, starts none.
+    assert child.kafka_bootstrap_servers == parent.bootstrap_servers
+    assert child.postgres_url == parent.postgres_url and child.redis_address == parent.redis_address
+    assert child.log_json is True
+    same = {"kafka_bootstrap_servers", "postgres_dsn", "redis_url", "log_json"}
+    assert child.model_dump(exclude=same) == parent.model_dump(exclude=same)
+    assert child.notify.webhook_secret is not None
+    assert child.notify.webhook_secret.get_secret_value() == "hmac-secret"
+    assert child.kafka_sasl_password is not None
+    assert child.kafka_sasl_password.get_secret_value() == "kafka-secret"

@@ -10,7 +10,6 @@ from streams.notifications.delivery.base import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from streams.notifications.delivery.config import NotifySettings
 from streams.notifications.delivery.deliverer import (
     DeliveryReport,
     NotificationDeliverer,
@@ -22,7 +21,6 @@ __all__ = [
     "DeliveryError",
     "DeliveryReport",
     "NotificationDeliverer",
-    "NotifySettings",
     "PendingNotification",
     "PermanentDeliveryError",
     "TransientDeliveryError",

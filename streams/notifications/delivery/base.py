@@ -16,7 +16,7 @@ from tenacity import (
 
 from learnstream.errors import LearnstreamError, PermanentError, TransientError
 from learnstream.errors import retrying as shared_retrying
-from streams.notifications.delivery.config import NotifySettings
+from learnstream.sections import NotifySettings
 
 
 @dataclass(frozen=True)

@@ -35,13 +35,13 @@ import httpx
 import psycopg
 
 from learnstream.log import get_logger
+from learnstream.sections import NotifySettings
 from streams.notifications.delivery.base import (
     DeliveryError,
     PendingNotification,
     PermanentDeliveryError,
     Sender,
 )
-from streams.notifications.delivery.config import NotifySettings
 from streams.notifications.delivery.email import AddressResolver, EmailSender, template_resolver
 from streams.notifications.delivery.webhook import WebhookSender
 

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from learnstream.sections import NotifySettings
 from streams.notifications.delivery.base import (
     PendingNotification,
     PermanentDeliveryError,
     TransientDeliveryError,
     retrying,
 )
-from streams.notifications.delivery.config import NotifySettings
 
 AddressResolver = Callable[[str], str | None]
 

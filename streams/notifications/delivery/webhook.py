@@ -20,13 +20,13 @@ import time
 import httpx
 
 from learnstream.retry_after import parse_retry_after
+from learnstream.sections import NotifySettings
 from streams.notifications.delivery.base import (
     PendingNotification,
     PermanentDeliveryError,
     TransientDeliveryError,
     retrying,
 )
-from streams.notifications.delivery.config import NotifySettings
 
 SIGNATURE_HEADER = "X-Learnstream-Signature"
 TIMESTAMP_HEADER = "X-Learnstream-Timestamp"

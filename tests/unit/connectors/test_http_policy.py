@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.config import HrSettings
 from connectors.http import RateLimiter, Throttled, UncertainOutcome, parse_retry_after, retrying
 from connectors.targets import SAP, WORKDAY, hr_user_id
+from learnstream.sections import HrSettings
 from streams.orgchart import Snapshot
 
 

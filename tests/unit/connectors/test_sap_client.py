@@ -12,9 +12,9 @@ import pytest
 from pydantic import SecretStr
 
 from connectors.audit import payload_hash
-from connectors.config import HrSettings
 from connectors.http import PermanentHrError, Throttled, UncertainOutcome
 from connectors.sap import EVENTS_PATH, TOKEN_PATH, SapClient, batches, build_payload, grade
+from learnstream.sections import HrSettings
 
 AT = datetime(2025, 3, 10, 12, 30, tzinfo=UTC)
 SETTINGS = HrSettings(

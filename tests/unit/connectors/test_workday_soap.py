@@ -10,10 +10,10 @@ import pytest
 from pydantic import SecretStr
 
 from connectors import soap
-from connectors.config import HrSettings
 from connectors.http import PermanentHrError, Throttled, UncertainOutcome
 from connectors.soap import wd
 from connectors.workday import WorkdayClient, build_payload, parse_enrollment_data, put_request
+from learnstream.sections import HrSettings
 
 AT = datetime(2025, 3, 10, 23, 59, tzinfo=UTC)
 PAYLOAD = build_payload("W1", "c1", "0b6b2a4e-0000-5000-8000-000000000001", AT, 0.9)

@@ -10,10 +10,10 @@ import pytest
 from pydantic import SecretStr
 
 from connectors import soap
-from connectors.config import HrSettings
 from connectors.simulators.common import running
 from connectors.simulators.workday import WorkdaySimulator
 from connectors.workday import WorkdayClient, build_payload, revoked_payload
+from learnstream.sections import HrSettings
 
 AT = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 COMPLETION = "0b6b2a4e-0000-5000-8000-000000000001"
