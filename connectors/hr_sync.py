@@ -27,12 +27,12 @@ from connectors.targets import TARGETS, WORKDAY, Target, build_targets, hr_user_
 from learnstream import ids
 from learnstream.errors import TransientError
 from learnstream.names import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, HR_SYNC_RESULT
+from learnstream.runtime.handler import BaseHandler
+from learnstream.runtime.records import DeadLetter, Event, Outbound
 from learnstream.sections import HrSettings
 from learnstream.settings import Settings
 from streams.derive import derived
 from streams.orgchart import Snapshot, load_org, snapshot_at
-from streams.runtime.handler import BaseHandler
-from streams.runtime.records import DeadLetter, Event, Outbound
 from streams.validation import validate_event
 
 COMPLETION, REVOCATION = "COMPLETION", "REVOCATION"  # hr.sync.result `change`
@@ -277,9 +277,9 @@ def _result(
 
 
 def build_handler(settings: Settings, hr: HrSettings | None = None) -> HrSyncHandler:
+    from learnstream.runtime.dead_letters import DeadLetterPublisher
+    from learnstream.runtime.table_barrier import TablesReady
     from learnstream.topology import load_topology
-    from streams.runtime.dead_letters import DeadLetterPublisher
-    from streams.runtime.table_barrier import TablesReady
 
     topology = load_topology(settings.topology_file)
     dlq = topology.agents["hr_sync"].dlq

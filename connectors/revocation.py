@@ -19,9 +19,9 @@ from connectors.targets import SAP, WORKDAY, hr_user_id
 from connectors.workday import is_revoked, revoked_payload
 from learnstream import ids
 from learnstream.names import HR_CORRECTION_REQUIRED
+from learnstream.runtime.records import Event, Outbound
 from streams.derive import derived
 from streams.orgchart import load_snapshots, snapshot_at
-from streams.runtime.records import Event, Outbound
 
 REVOKED_REASON = "CERTIFICATE_REVOKED"
 # a late fact moved the completion earlier or raised its score (docs/contract)

@@ -87,7 +87,7 @@ class Settings(BaseSettings):
 
     # --- Retention and fault injection ------------------------------------------------------
     # Markers de-duplicate client re-sends of an event id; kept for this window, then pruned
-    # (streams/runtime/retention.py), as Kafka Streams keeps de-duplication ids for a window.
+    # (learnstream/runtime/retention.py), as Kafka Streams keeps de-duplication ids for a window.
     dedup_retention_hours: float = Field(
         168.0, gt=0, description="how long a re-sent event id is still recognised (hours)"
     )

@@ -39,7 +39,7 @@ class AgentSpec(_Strict):
     inputs: list[str]
     tables: list[str] = []  # topics read as tables (from Postgres), applied by their owner
     # The tables this agent writes to Postgres (their owner): other agents that read one wait
-    # until the owner has applied it up to its end (streams.runtime.table_barrier).
+    # until the owner has applied it up to its end (learnstream.runtime.table_barrier).
     applies: list[str] = []
     outputs: list[str] = []
     dlq: str

@@ -130,9 +130,9 @@ def run_demo(
     seed: int,
     on_progress: Any = None,
 ) -> DemoResult:
+    from learnstream.runtime.drain import wait_until_drained
     from learnstream.simulate.compare import compare_with_oracle
     from learnstream_cli.worker import prepare
-    from streams.runtime.drain import wait_until_drained
 
     prepare(settings)
     report = run_simulation(

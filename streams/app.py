@@ -19,19 +19,18 @@ import psycopg
 from faust.types import TP
 
 from learnstream.log import get_logger
+from learnstream.runtime import metrics, retention
+from learnstream.runtime.handler import BaseHandler
+from learnstream.runtime.outbox import OutboxRelay, prepare_session
+from learnstream.runtime.processor import BatchProcessor, BatchStats
+from learnstream.runtime.records import InboundRecord
+from learnstream.runtime.resume import seek_to_applied
+from learnstream.runtime.stages import connect as timed_connect
 from learnstream.sections import NotifySettings
 from learnstream.serde import build_serde
 from learnstream.settings import Settings
 from learnstream.topology import AgentSpec, Topology, load_topology
-from streams import metrics
 from streams.lane import FastLane, LaneService
-from streams.runtime import retention
-from streams.runtime.handler import BaseHandler
-from streams.runtime.outbox import OutboxRelay, prepare_session
-from streams.runtime.processor import BatchProcessor, BatchStats
-from streams.runtime.records import InboundRecord
-from streams.runtime.resume import seek_to_applied
-from streams.runtime.stages import connect as timed_connect
 
 log = get_logger(__name__)
 AGENT_BATCH_SIZE = 1000

@@ -6,7 +6,7 @@ from typing import Any
 
 from learnstream import ids, names
 from learnstream.events import make_envelope
-from streams.runtime.records import Outbound
+from learnstream.runtime.records import Outbound
 
 SOURCE = "/learnstream/streams"
 

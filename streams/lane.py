@@ -30,14 +30,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Top
 from tenacity import Retrying, retry_if_exception, wait_random_exponential
 
 from learnstream.log import get_logger
+from learnstream.runtime import ledger, metrics
+from learnstream.runtime.errors import is_transient
+from learnstream.runtime.processor import BatchProcessor
+from learnstream.runtime.records import InboundRecord
+from learnstream.runtime.stages import charge, profile_this_thread, stage
+from learnstream.runtime.table_barrier import TableBarrier
 from learnstream.settings import Settings
-from streams import metrics
-from streams.runtime import ledger
-from streams.runtime.errors import is_transient
-from streams.runtime.processor import BatchProcessor
-from streams.runtime.records import InboundRecord
-from streams.runtime.stages import charge, profile_this_thread, stage
-from streams.runtime.table_barrier import TableBarrier
 
 log = get_logger(__name__)
 PUNCTUATE_EVERY_S = 2.0
@@ -66,7 +65,7 @@ class FastLane:
         self.processors = processors  # applied in this order to every batch
         self.connect = connect
         # Tables (topic -> partitions) the batch's rules read, e.g. the catalog, and the
-        # consumer that applies each (streams/runtime/table_barrier.py).
+        # consumer that applies each (learnstream/runtime/table_barrier.py).
         self.tables = TableBarrier(
             settings,
             name,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import psycopg
 
 from learnstream import ids
-from streams.runtime.records import Event
+from learnstream.runtime.records import Event
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from learnstream import names
-from streams.runtime.errors import InvalidContent
+from learnstream.runtime.errors import InvalidContent
 
 Check = Callable[[dict[str, Any]], str | None]
 

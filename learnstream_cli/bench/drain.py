@@ -67,7 +67,7 @@ def wait_drained(
 ) -> dict[str, float]:
     """Poll the backlog until it is all zero and stays so for `settle_s`. Returns, per part
     (agent, outbox, due_sweep) and under "all", the time.time() since which it was zero."""
-    from streams.runtime.drain import backlog, build_handlers
+    from learnstream.runtime.drain import backlog, build_handlers
 
     settings = world.settings
     topology = load_topology(settings.topology_file)
@@ -96,7 +96,7 @@ def wait_drained(
 def per_agent(world: World, began: float, zero_since: dict[str, float]) -> dict[str, Any]:
     """Records each agent's consumer moved past (input and table topics), events it applied
     (processed_events) and its own rate up to the moment its backlog reached zero."""
-    from streams.runtime.drain import consumer_names
+    from learnstream.runtime.drain import consumer_names
 
     settings = world.settings
     names = consumer_names(settings, load_topology(settings.topology_file))

@@ -1,7 +1,7 @@
 """Peer (h): the naive progress job of (f) and (g) on learnstream's own engine.
 
 The same per-(learner, course) counters, run by the fast lane (streams/lane.py) with a trivial
-handler under the real runtime (streams/runtime): batches from confluent-kafka, the serde's
+handler under the real runtime (learnstream/runtime): batches from confluent-kafka, the serde's
 decode, the effectively-once ledger (offsets and processed markers) and the counters written
 back once per batch, coalesced per key, in the batch's Postgres transaction. It compares the
 engine with Quix Streams (g) on identical work: durable per-key state, at least once.
@@ -24,13 +24,13 @@ from typing import Any
 import orjson
 import psycopg
 
+from learnstream.runtime.handler import BaseHandler
+from learnstream.runtime.processor import BatchProcessor, BatchStats
+from learnstream.runtime.records import Event, Outbound
 from learnstream.serde import build_serde
 from learnstream.settings import Settings
 from learnstream_cli.bench.naive_faust import COUNTERS, LEARNING
 from streams.lane import FastLane
-from streams.runtime.handler import BaseHandler
-from streams.runtime.processor import BatchProcessor, BatchStats
-from streams.runtime.records import Event, Outbound
 
 TABLE = "bench_naive_progress"
 

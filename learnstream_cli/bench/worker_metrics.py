@@ -60,7 +60,7 @@ def stage_costs(
     after: Totals, before: Totals | None = None, agent: str = "progress", per: str = "events"
 ) -> dict[str, float]:
     """µs per applied event (per="events") or ms per batch (per="batches") of each stage of
-    the lanes between two scrapes (the stage clock of streams/runtime/stages.py: wall time of
+    the lanes between two scrapes (the stage clock of learnstream/runtime/stages.py: wall time of
     the lane threads, nested stages charged once, Postgres round trips as "postgres:<stage>"),
     largest first."""
     then = before or {}

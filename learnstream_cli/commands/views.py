@@ -32,10 +32,10 @@ def rebuild(
 ) -> None:
     """Stop-the-world rebuild: truncate derived state, replay every topic from the start with a
     worker, and compare the views' checksums before and after. Workers must be stopped."""
+    from learnstream.runtime.drain import backlog, build_handlers, wait_until_drained
     from learnstream.topology import load_topology
     from learnstream_cli.demo import start_worker, stop_worker
     from sinks.rebuild import reset, views_checksum
-    from streams.runtime.drain import backlog, build_handlers, wait_until_drained
 
     settings = get_settings()
     topology = load_topology(settings.topology_file)

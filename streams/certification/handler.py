@@ -18,10 +18,10 @@ from learnstream.names import (
     PROGRESS_CHANGED,
     RECERTIFICATION_REQUIRED,
 )
+from learnstream.runtime.handler import BaseHandler
+from learnstream.runtime.records import Event, Outbound
 from learnstream.settings import Settings
 from streams.derive import derived
-from streams.runtime.handler import BaseHandler
-from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
 from streams.views.leaderboard import refresh_members
 

@@ -22,8 +22,8 @@ from datetime import date, timedelta
 import psycopg
 
 from learnstream import ids
+from learnstream.runtime.metrics import STATE_CACHE_LEARNERS, STATE_CACHE_READS
 from streams.features.rules import GradeFact, ScoredAttempt, effective_attempts
-from streams.metrics import STATE_CACHE_LEARNERS, STATE_CACHE_READS
 
 EPOCH_DAY = date(1970, 1, 1)
 

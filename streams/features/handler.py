@@ -13,6 +13,10 @@ import psycopg
 import redis
 
 from learnstream import ids, names
+from learnstream.runtime.errors import InvalidContent
+from learnstream.runtime.handler import BaseHandler
+from learnstream.runtime.locks import lock_learners
+from learnstream.runtime.records import Event, Outbound
 from learnstream.settings import Settings
 from streams.features.activity_cache import ActivityCache
 from streams.features.rules import LONG_WINDOW_DAYS, day_of
@@ -24,10 +28,6 @@ from streams.features.store import (
     read_watermark,
     record_events,
 )
-from streams.runtime.errors import InvalidContent
-from streams.runtime.handler import BaseHandler
-from streams.runtime.locks import lock_learners
-from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
 from streams.views.layout import KEY_PREFIX, redis_prefix, write_views
 

@@ -12,11 +12,11 @@ import orjson
 import psycopg
 
 from learnstream import ids, names
+from learnstream.runtime.records import Event
+from learnstream.runtime.watermarks import advance_watermarks
 from streams.features import rules
 from streams.features.activity_cache import ActivityCache, BatchActivity, LearnerInputs, load_inputs
 from streams.features.rules import CoursePopularity, GradeFact, LearnerFeatures, PairStatus
-from streams.runtime.records import Event
-from streams.runtime.watermarks import advance_watermarks
 
 CONSUMER = "features"
 # What counts as activity is what docs/domain-rules.md counts for last_activity_at: enrolling

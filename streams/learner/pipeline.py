@@ -20,6 +20,10 @@ import psycopg
 
 from learnstream import names
 from learnstream.names import COURSE_PUBLISHED as CATALOG
+from learnstream.runtime.errors import InvalidContent
+from learnstream.runtime.handler import BaseHandler
+from learnstream.runtime.records import Event, InboundRecord, Outbound
+from learnstream.runtime.stages import stage
 from learnstream.settings import Settings
 from learnstream.topology import event_topics
 from streams.certification import handler as certification
@@ -29,10 +33,6 @@ from streams.features.store import read_watermark
 from streams.notifications import handler as notifications
 from streams.progress import handler as progress
 from streams.progress.due_sweep import sweep_due
-from streams.runtime.errors import InvalidContent
-from streams.runtime.handler import BaseHandler
-from streams.runtime.records import Event, InboundRecord, Outbound
-from streams.runtime.stages import stage
 from streams.views.dashboards import refresh_learners
 
 

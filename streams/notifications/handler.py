@@ -21,6 +21,9 @@ from learnstream.names import (
     PROGRESS_CHANGED,
     RECERTIFICATION_REQUIRED,
 )
+from learnstream.runtime.handler import BaseHandler
+from learnstream.runtime.locks import lock_learners
+from learnstream.runtime.records import Event, Outbound
 from learnstream.sections import NotifySettings
 from learnstream.settings import Settings
 from streams.derive import derived
@@ -32,9 +35,6 @@ from streams.notifications.store import (
     remember,
 )
 from streams.orgchart import load_org, manager_at, save_snapshots
-from streams.runtime.handler import BaseHandler
-from streams.runtime.locks import lock_learners
-from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
 
 DEFAULT_CHANNEL = "WEBHOOK"

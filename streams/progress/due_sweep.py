@@ -13,13 +13,13 @@ import psycopg
 from learnstream import ids
 from learnstream.clock import ALLOWED_LATENESS_MS, AT_RISK_PERCENT, AT_RISK_WINDOW_MS
 from learnstream.names import PROGRESS_CHANGED
+from learnstream.runtime.locks import try_lock_learners
+from learnstream.runtime.records import Outbound
 from streams.derive import derived
 from streams.progress import store
 from streams.progress.events import progress_fields
 from streams.progress.handler import ProgressHandler, timeline_of
 from streams.progress.timeline import Progress, fold_until, progress_as_of
-from streams.runtime.locks import try_lock_learners
-from streams.runtime.records import Outbound
 from streams.views.dashboards import refresh_learners
 
 # A pair belongs to the lane that owns the partition its events arrive on; a pair written

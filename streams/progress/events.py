@@ -8,9 +8,9 @@ from typing import Any
 
 from learnstream import ids
 from learnstream.names import COURSE_COMPLETED, PROGRESS_CHANGED, RECERTIFICATION_REQUIRED
+from learnstream.runtime.records import Outbound
 from streams.derive import derived
 from streams.progress.timeline import Completion, Progress, Recertify, Timeline
-from streams.runtime.records import Outbound
 
 SNAPSHOT = "_snapshot"  # "_": kept in memory with the pair, never written (progress_store)
 Pair = tuple[str, str]  # (learner_id, course_id)

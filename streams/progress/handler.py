@@ -13,6 +13,11 @@ import redis
 
 from learnstream import ids
 from learnstream.names import COURSE_PUBLISHED as CATALOG
+from learnstream.runtime import watermarks
+from learnstream.runtime.errors import InvalidContent
+from learnstream.runtime.handler import BaseHandler
+from learnstream.runtime.locks import lock_learners
+from learnstream.runtime.records import Event, Outbound
 from learnstream.settings import Settings
 from learnstream.topology import load_topology
 from streams.catalog import course_rules
@@ -28,11 +33,6 @@ from streams.progress.timeline import (
     fold,
     progress_as_of,
 )
-from streams.runtime import watermarks
-from streams.runtime.errors import InvalidContent
-from streams.runtime.handler import BaseHandler
-from streams.runtime.locks import lock_learners
-from streams.runtime.records import Event, Outbound
 from streams.validation import validate_event
 from streams.views.dashboards import refresh_learners
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from streams.metrics import STATE_CACHE_LEARNERS, STATE_CACHE_READS
+from learnstream.runtime.metrics import STATE_CACHE_LEARNERS, STATE_CACHE_READS
 from streams.progress.store import Pair, load_learners, row_versions
 
 State = dict[str, Any]

@@ -13,9 +13,9 @@ from psycopg.types.json import Jsonb
 
 from learnstream.clock import AT_RISK_WINDOW_MS
 from learnstream.ids import from_epoch_ms
+from learnstream.runtime.locks import learner_lock_key
 from streams.catalog import CourseRules
 from streams.progress.timeline import Progress
-from streams.runtime.locks import learner_lock_key
 
 Pair = tuple[str, str]  # (learner_id, course_id)
 
@@ -43,7 +43,7 @@ def lock_courses_then_learners(
     conn: psycopg.Connection, courses: set[str], learners: set[str]
 ) -> None:
     """An activity batch's locks, in one round trip: its courses shared (lock_courses), then
-    its learners (streams/runtime/locks.py), each in key order, the order every writer keeps."""
+    its learners (learnstream/runtime/locks.py), each in key order, the order every writer keeps."""
     course_keys = sorted({course_lock_key(c) for c in courses})
     learner_keys = sorted({learner_lock_key(learner) for learner in learners})
     if not course_keys and not learner_keys:

@@ -8,7 +8,7 @@ holds that state: a read issued after a commit never sees anything older. Redis 
 Postgres by one uncommitted batch; a rolled-back batch is retried with the same events and writes
 the same keys (every value is recomputed from Postgres, never incremented).
 
-Writers of one learner's keys hold the learner's advisory lock (streams/runtime/locks.py), so
+Writers of one learner's keys hold the learner's advisory lock (learnstream/runtime/locks.py), so
 the later writer waits for the earlier commit and then reads it: the last write carries both.
 
 The read API refills a missing key with SET NX: a refill computed from an older snapshot can
@@ -23,11 +23,11 @@ from collections.abc import Iterable
 import psycopg
 import redis
 
+from learnstream.runtime.locks import lock_learners
+from learnstream.runtime.stages import stage
 from streams.features.activity_cache import ActivityCache
 from streams.features.rules import PairStatus
 from streams.features.store import compute_features, compute_popularity, read_watermark
-from streams.runtime.locks import lock_learners
-from streams.runtime.stages import stage
 from streams.views.layout import dashboard_key, write_views
 
 DASHBOARD_COLUMNS = (

@@ -11,7 +11,7 @@ import contextlib
 import psycopg
 import redis
 
-from streams.runtime.stages import stage
+from learnstream.runtime.stages import stage
 
 BEST_SCORES = (
     "SELECT learner_id, max(score) FROM certificates WHERE course_id = %s AND revoked_at IS NULL "

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from learnstream import ids
+from learnstream.runtime.drain import wait_until_drained
 from learnstream.sdk import (
     CoursePublished,
     EmploymentChanged,
@@ -29,7 +30,6 @@ from learnstream.simulate import compute_oracle
 from learnstream.simulate.compare import compare_with_oracle
 from learnstream.simulate.model import SimEvent
 from learnstream.topology import load_topology
-from streams.runtime.drain import wait_until_drained
 from tests.support.pipeline import running_worker
 
 pytestmark = [pytest.mark.integration]

@@ -13,13 +13,13 @@ from confluent_kafka import Consumer, Producer
 from learnstream.events import make_envelope
 from learnstream.kafka_admin import ensure_topics
 from learnstream.kafka_clients import producer_config
+from learnstream.runtime.drain import wait_until_drained
+from learnstream.runtime.handler import BaseHandler
+from learnstream.runtime.processor import BatchProcessor
+from learnstream.runtime.records import Event, InboundRecord, Outbound
 from learnstream.serde import build_serde
 from learnstream.settings import Settings
 from learnstream.topology import load_topology
-from streams.runtime.drain import wait_until_drained
-from streams.runtime.handler import BaseHandler
-from streams.runtime.processor import BatchProcessor
-from streams.runtime.records import Event, InboundRecord, Outbound
 from tests.support.events import LESSON, lesson_completed
 from tests.support.pipeline import running_worker
 

@@ -14,11 +14,11 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from typer.testing import CliRunner, Result
 
 from learnstream.redrive import Redriver
+from learnstream.runtime.dead_letters import DeadLetterPublisher
+from learnstream.runtime.records import DeadLetter, InboundRecord
 from learnstream.serde import build_serde
 from learnstream.settings import Settings, get_settings
 from learnstream_cli.commands.dlq import app as dlq_app
-from streams.runtime.dead_letters import DeadLetterPublisher
-from streams.runtime.records import DeadLetter, InboundRecord
 from tests.support.events import LESSON, lesson_completed
 
 pytestmark = pytest.mark.integration

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from learnstream.events import make_envelope
+from learnstream.runtime.records import Event, InboundRecord
 from learnstream.sdk.models import EVENT_MODELS
 from sinks.database import upgrade
 from streams.progress.due_sweep import pending, sweep_due
 from streams.progress.handler import ProgressHandler
-from streams.runtime.records import Event, InboundRecord
 
 pytestmark = pytest.mark.integration
 

@@ -18,6 +18,8 @@ from sqlalchemy.engine import make_url
 
 from learnstream import ids
 from learnstream.events import make_envelope
+from learnstream.runtime.errors import InvalidContent
+from learnstream.runtime.records import Event, InboundRecord
 from learnstream.sdk.models import EVENT_MODELS
 from learnstream.settings import Settings
 from sinks.database import upgrade
@@ -25,8 +27,6 @@ from sinks.feature_tables import FEATURE_TABLES
 from sinks.tables import Base
 from streams.features.handler import FeaturesHandler
 from streams.progress import handler as progress
-from streams.runtime.errors import InvalidContent
-from streams.runtime.records import Event, InboundRecord
 from streams.views.recommendations import recommendations_for
 
 pytestmark = pytest.mark.integration

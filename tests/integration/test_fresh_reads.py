@@ -18,11 +18,11 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from learnstream.runtime.drain import wait_until_drained
 from learnstream.sdk import CoursePublished, EnrollmentCreated, LessonCompleted, Publisher
 from learnstream.settings import Settings
 from learnstream.topology import load_topology
 from sinks.api import create_app
-from streams.runtime.drain import wait_until_drained
 from streams.views.layout import decode_features, features_key, redis_prefix
 from tests.support.pipeline import running_worker, wait_for
 from tests.support.read_model import api_settings, auth

@@ -16,8 +16,8 @@ from connectors.reconcile import reconcile
 from learnstream import ids
 from learnstream.errors import TransientError
 from learnstream.names import HR_CORRECTION_REQUIRED, HR_SYNC_RESULT
+from learnstream.runtime.records import Outbound
 from learnstream.settings import Settings
-from streams.runtime.records import Outbound
 from tests.integration import test_hr_sync
 from tests.integration.test_hr_sync import (
     T0,

@@ -42,13 +42,13 @@ from learnstream.names import (
     HR_CORRECTION_REQUIRED,
     HR_SYNC_RESULT,
 )
+from learnstream.runtime.records import DeadLetter, Event, InboundRecord, Outbound
 from learnstream.sdk.models import EVENT_MODELS
 from learnstream.sections import HrSettings
 from learnstream.serde import build_serde
 from learnstream.settings import Settings
 from sinks.hr_tables import HR_SYNC_STATUS_VIEW, HR_TABLES
 from sinks.tables import Certificate, OrgSnapshot
-from streams.runtime.records import DeadLetter, Event, InboundRecord, Outbound
 
 pytestmark = pytest.mark.integration
 

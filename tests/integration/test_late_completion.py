@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from learnstream import ids
 from learnstream.events import make_envelope
 from learnstream.names import CERTIFICATE_ISSUED, COURSE_COMPLETED
+from learnstream.runtime.records import Event, InboundRecord, Outbound
 from learnstream.sdk.models import EVENT_MODELS
 from learnstream.settings import Settings
 from learnstream.topology import event_topics
@@ -25,7 +26,6 @@ from sinks.database import upgrade
 from streams.certification.handler import CertificationHandler
 from streams.learner.pipeline import in_memory
 from streams.progress.handler import ProgressHandler
-from streams.runtime.records import Event, InboundRecord, Outbound
 
 pytestmark = pytest.mark.integration
 TOPICS = event_topics(Settings().topology_file)  # event name -> topic, as the lane has it

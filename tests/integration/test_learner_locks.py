@@ -8,7 +8,7 @@ import time
 import psycopg
 import pytest
 
-from streams.runtime.locks import lock_learners, try_lock_learners
+from learnstream.runtime.locks import lock_learners, try_lock_learners
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ import uuid
 import psycopg
 import pytest
 
+from learnstream.runtime import ledger
+from learnstream.runtime.records import Event, InboundRecord
 from learnstream.settings import Settings
-from streams.runtime import ledger
-from streams.runtime.records import Event, InboundRecord
 
 pytestmark = pytest.mark.integration
 CONSUMER = "ledger-test"

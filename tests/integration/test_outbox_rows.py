@@ -12,12 +12,12 @@ import psycopg
 import pytest
 
 from learnstream.names import COURSE_COMPLETED
+from learnstream.runtime import outbox
+from learnstream.runtime.records import Outbound
 from learnstream.serde import build_serde
 from learnstream.settings import Settings
 from streams.app import worker_connection
 from streams.derive import derived
-from streams.runtime import outbox
-from streams.runtime.records import Outbound
 
 pytestmark = pytest.mark.integration
 

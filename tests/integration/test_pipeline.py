@@ -14,12 +14,12 @@ from pydantic import SecretStr
 
 from learnstream.infra.postgres import PostgresService
 from learnstream.kafka_admin import end_offsets
+from learnstream.runtime.drain import wait_until_drained
 from learnstream.sdk import Publisher
 from learnstream.settings import Settings
 from learnstream.simulate.compare import compare_with_oracle
 from learnstream.simulate.runner import RunReport, run_simulation
 from learnstream.topology import load_topology
-from streams.runtime.drain import wait_until_drained
 from tests.support.pipeline import applied_offsets, running_worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -1,5 +1,5 @@
 """A large batch's processed markers are sent chunk by chunk in psycopg's pipeline mode, while
-the next chunk decodes (streams/runtime/processor.py). On a real Postgres: every new event is
+the next chunk decodes (learnstream/runtime/processor.py). On a real Postgres: every new event is
 applied once, a batch's own re-send once, and an id claimed before (a client's re-send that
 another member or an earlier life of this one applied) aborts the pipelined attempt, which is
 redone with checked claims: the re-send is skipped, the rest applied, the connection usable."""
@@ -12,12 +12,12 @@ from typing import Any
 import psycopg
 import pytest
 
+from learnstream.runtime import intake, ledger
+from learnstream.runtime.handler import BaseHandler
+from learnstream.runtime.processor import BatchProcessor
+from learnstream.runtime.records import Event, InboundRecord, Outbound
 from learnstream.serde import AvroSerde, build_serde
 from learnstream.settings import Settings
-from streams.runtime import intake, ledger
-from streams.runtime.handler import BaseHandler
-from streams.runtime.processor import BatchProcessor
-from streams.runtime.records import Event, InboundRecord, Outbound
 from tests.support.events import LESSON, lesson_completed
 
 pytestmark = pytest.mark.integration

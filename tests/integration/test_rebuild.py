@@ -9,12 +9,12 @@ import psycopg
 import pytest
 
 from learnstream.infra.errors import InfraError
+from learnstream.runtime.drain import wait_until_drained
 from learnstream.settings import Settings
 from learnstream.simulate.compare import compare_with_oracle
 from learnstream.simulate.runner import run_simulation
 from learnstream.topology import load_topology
 from sinks.rebuild import group_id, reset, views_checksum
-from streams.runtime.drain import wait_until_drained
 from tests.support.pipeline import running_worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from learnstream.runtime.resume import seek_to_applied
 from sinks.database import upgrade
-from streams.runtime.resume import seek_to_applied
 
 pytestmark = pytest.mark.integration
 

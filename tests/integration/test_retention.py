@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from learnstream.runtime import retention
 from learnstream.settings import Settings
-from streams.runtime import retention
 
 pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC)

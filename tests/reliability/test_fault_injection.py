@@ -22,13 +22,13 @@ from connectors.simulators.common import Faults, running
 from connectors.simulators.sap import SapSimulator
 from connectors.simulators.workday import WorkdaySimulator
 from learnstream.kafka_admin import end_offsets
+from learnstream.runtime.drain import backlog, build_handlers
 from learnstream.settings import Settings
 from learnstream.simulate import runner
 from learnstream.simulate.compare import compare_with_oracle
 from learnstream.topology import load_topology
 from learnstream_cli.demo import webhook_receiver
 from learnstream_cli.worker import prepare
-from streams.runtime.drain import backlog, build_handlers
 from tests.conftest import free_port
 from tests.reliability.checks import (
     check_dead_letters,

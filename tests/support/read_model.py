@@ -17,13 +17,13 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from learnstream.events import make_envelope
+from learnstream.runtime.records import Event, InboundRecord
 from learnstream.sdk.models import EVENT_MODELS
 from learnstream.sections import ApiSettings
 from learnstream.settings import Settings
 from sinks.api import mint_token
 from sinks.database import upgrade
 from streams.progress import handler as progress
-from streams.runtime.records import Event, InboundRecord
 
 NOW = datetime.now(UTC)
 DAY = timedelta(days=1)

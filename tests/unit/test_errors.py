@@ -61,7 +61,7 @@ def test_every_exception_the_packages_define_is_a_learnstream_error() -> None:
 @pytest.mark.parametrize(
     ("name", "kind"),
     [
-        ("streams.runtime.errors.InvalidContent", PermanentError),
+        ("learnstream.runtime.errors.InvalidContent", PermanentError),
         ("learnstream.serde.errors.SerdeError", PermanentError),
         ("learnstream.serde.registry.SchemaRegistryUnavailable", TransientError),
         ("connectors.http.PermanentHrError", PermanentError),

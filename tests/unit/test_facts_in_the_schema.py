@@ -8,12 +8,12 @@ import ast
 import dataclasses
 
 from learnstream import names
+from learnstream.runtime.records import Outbound
 from learnstream.settings import PROJECT_ROOT
 from streams.catalog import CourseRules, course_rules
 from streams.progress.due_sweep import alert
 from streams.progress.events import emissions
 from streams.progress.timeline import fold, progress_as_of
-from streams.runtime.records import Outbound
 
 PRODUCTION = ["learnstream", "learnstream_cli", "streams", "sinks", "connectors"]
 DAY = 86_400_000

@@ -7,8 +7,8 @@ from types import ModuleType
 
 import pytest
 
-import streams.runtime as runtime
-from streams.runtime.handler import overrides
+import learnstream.runtime as runtime
+from learnstream.runtime.handler import overrides
 
 PUBLIC = [
     "BaseHandler",

@@ -4,7 +4,7 @@ Revision ID: 0011
 Revises: 0010
 
 Both tables grew with every event for ever. The worker now deletes markers older than the
-de-duplication window and relayed outbox rows older than a day (streams/runtime/retention.py).
+de-duplication window and relayed outbox rows older than a day (learnstream/runtime/retention.py).
 Rows arrive in time order, so a BRIN index (a few pages for millions of rows, next to nothing
 per insert) finds the old ones without reading the whole table; a B-tree would cost every
 insert another index entry.

@@ -3,8 +3,8 @@ so a large world's backlog never holds more learners in memory than the bound.""
 
 from __future__ import annotations
 
+from learnstream.runtime.records import InboundRecord
 from streams.lane import by_keys
-from streams.runtime.records import InboundRecord
 
 
 def records(keys: str) -> list[InboundRecord]:

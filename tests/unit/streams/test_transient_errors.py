@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from streams.runtime.errors import is_transient
+from learnstream.runtime.errors import is_transient
 
 
 @pytest.mark.parametrize(

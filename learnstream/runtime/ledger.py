@@ -12,7 +12,7 @@ from uuid import UUID
 
 import psycopg
 
-from streams.runtime.records import Event, InboundRecord
+from learnstream.runtime.records import Event, InboundRecord
 
 TopicPartition = tuple[str, int]
 
@@ -53,7 +53,7 @@ def advance_offsets(conn: psycopg.Connection, consumer: str, records: list[Inbou
 
 
 # From this many events a batch sends its markers pipelined, chunk by chunk while it decodes
-# (send_claims, streams/runtime/intake.py): a plain insert costs half of ON CONFLICT's
+# (send_claims, learnstream/runtime/intake.py): a plain insert costs half of ON CONFLICT's
 # speculative one (5 against 9-11 ms per 1,000 ids). Fewer, the few events of a live batch,
 # claim with ON CONFLICT at once: one round trip either way.
 PIPELINED_CLAIMS_FROM = 200

@@ -10,9 +10,9 @@ import time
 import psycopg
 
 from learnstream.kafka_admin import end_offsets
+from learnstream.runtime.handler import BaseHandler
 from learnstream.settings import Settings
 from learnstream.topology import Topology
-from streams.runtime.handler import BaseHandler
 
 
 def build_handlers(settings: Settings, topology: Topology) -> dict[str, BaseHandler]:

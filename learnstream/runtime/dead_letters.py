@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from confluent_kafka import KafkaError, Message, Producer
 
 from learnstream.kafka_clients import producer_config
+from learnstream.runtime.records import DeadLetter
 from learnstream.settings import Settings
-from streams.runtime.records import DeadLetter
 
 MAX_MESSAGE_CHARS = 1000
 

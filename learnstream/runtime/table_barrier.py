@@ -18,11 +18,11 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from learnstream.kafka_admin import EndOffsets
 from learnstream.log import get_logger
+from learnstream.runtime import ledger
+from learnstream.runtime.connections import KeptConnection
+from learnstream.runtime.errors import is_transient
 from learnstream.settings import Settings
 from learnstream.topology import Topology
-from streams.runtime import ledger
-from streams.runtime.connections import KeptConnection
-from streams.runtime.errors import is_transient
 
 log = get_logger(__name__)
 TABLE_ENDS_PATIENCE_S = 300.0  # Kafka unreachable this long: restart the member

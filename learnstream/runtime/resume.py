@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from learnstream.log import get_logger
-from streams.runtime import ledger
+from learnstream.runtime import ledger
 
 log = get_logger(__name__)
 

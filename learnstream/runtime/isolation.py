@@ -10,8 +10,8 @@ from collections.abc import Callable
 import psycopg
 
 from learnstream.log import get_logger
-from streams.runtime.errors import is_transient
-from streams.runtime.records import Event, Outbound
+from learnstream.runtime.errors import is_transient
+from learnstream.runtime.records import Event, Outbound
 
 log = get_logger(__name__)
 Apply = Callable[[psycopg.Connection, list[Event]], list[Outbound]]

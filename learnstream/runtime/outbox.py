@@ -20,11 +20,11 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from learnstream.events import ce_headers
 from learnstream.kafka_clients import producer_config
 from learnstream.log import get_logger
+from learnstream.runtime.connections import KeptConnection
+from learnstream.runtime.records import Outbound
 from learnstream.serde import AvroSerde
 from learnstream.settings import Settings
 from learnstream.topology import event_topics
-from streams.runtime.connections import KeptConnection
-from streams.runtime.records import Outbound
 
 RELAY_LOCK_KEY = 0x6C6561726E  # "learn": one advisory lock id for the whole cluster
 log = get_logger(__name__)

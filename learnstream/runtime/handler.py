@@ -4,7 +4,7 @@ After quix-streams' `BaseSink`: subclass it, name the `consumer`, implement `app
 override only the hooks the agent needs. Every hook has a default that does nothing, so the
 runtime calls them all without asking which exist.
 
-The order in one batch, all inside one Postgres transaction (streams/runtime/processor.py):
+The order in one batch, all inside one Postgres transaction (learnstream/runtime/processor.py):
 `relevant` and `validate` per event as it is decoded; `apply` on the batch's new events; then
 `materialize` before COMMIT; after it, `committed` (or `rolled_back` when the transaction did
 not commit, and the batch is applied again). Between batches, `punctuate` does time-driven
@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection
 
 import psycopg
 
-from streams.runtime.records import Event, Outbound
+from learnstream.runtime.records import Event, Outbound
 
 EndOffsets = dict[tuple[str, int], int]
 

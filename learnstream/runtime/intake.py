@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from learnstream.runtime import ledger
+from learnstream.runtime.errors import is_transient
+from learnstream.runtime.records import DeadLetter, Event, InboundRecord
+from learnstream.runtime.stages import stage
 from learnstream.serde import AvroSerde, SerdeError
-from streams.runtime import ledger
-from streams.runtime.errors import is_transient
-from streams.runtime.records import DeadLetter, Event, InboundRecord
-from streams.runtime.stages import stage
 
 CLAIM_CHUNK = 1_000  # records decoded per pipelined marker insert
 

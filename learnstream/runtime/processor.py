@@ -15,18 +15,18 @@ from tenacity import retry_if_exception
 
 from learnstream.errors import retrying
 from learnstream.log import get_logger
+from learnstream.runtime import ledger
+from learnstream.runtime.connections import KeptConnection
+from learnstream.runtime.dead_letters import DeadLetterPublisher
+from learnstream.runtime.errors import is_transient
+from learnstream.runtime.handler import BaseHandler, overrides
+from learnstream.runtime.intake import Intake
+from learnstream.runtime.isolation import apply_in_savepoints
+from learnstream.runtime.outbox import add_to_outbox
+from learnstream.runtime.records import DeadLetter, Event, InboundRecord, Outbound
+from learnstream.runtime.stages import postgres_stage, stage
 from learnstream.serde import AvroSerde
 from learnstream.settings import Settings
-from streams.runtime import ledger
-from streams.runtime.connections import KeptConnection
-from streams.runtime.dead_letters import DeadLetterPublisher
-from streams.runtime.errors import is_transient
-from streams.runtime.handler import BaseHandler, overrides
-from streams.runtime.intake import Intake
-from streams.runtime.isolation import apply_in_savepoints
-from streams.runtime.outbox import add_to_outbox
-from streams.runtime.records import DeadLetter, Event, InboundRecord, Outbound
-from streams.runtime.stages import postgres_stage, stage
 
 log = get_logger(__name__)
 RECENT_IDS = 50_000  # per processor: about 7 MB
@@ -65,25 +65,28 @@ class BatchProcessor:
         dlq_topic: str,
         connect: Callable[[], psycopg.Connection],
         on_committed: Callable[[BatchStats], None] | None = None,
+        dead_letters: Callable[[list[DeadLetter]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.serde = serde
         self.handler = handler
-        self.dead_letters = DeadLetterPublisher(settings, dlq_topic)
+        # Where a batch's dead letters go before it commits: the DLQ topic (a test harness
+        # keeps them in memory instead).
+        self.publish_dead_letters = dead_letters or DeadLetterPublisher(settings, dlq_topic).publish
         self.connect = connect
         self.on_committed = on_committed
         self._kept = KeptConnection(connect)  # one connection, replaced after it breaks
         self._intake = Intake(
             serde, handler.consumer, handler.validate, handler.relevant, handler.logical_types
         )
-        # The hooks (streams/runtime/handler.py); no views stage for a handler without views.
+        # The hooks (learnstream/runtime/handler.py); no views stage for a handler without views.
         self._materializes = overrides(handler, "materialize")
         self._committed = handler.committed
         self._rolled_back = handler.rolled_back
         self.next_offsets: dict[tuple[str, int], int] = {}  # for lag; Postgres has the truth
         # Ids this processor committed markers for, newest last: a client's re-send usually
         # follows its original within minutes, and skipping it here keeps the marker insert on
-        # its fast path (streams/runtime/ledger.claim_new). Postgres stays the authority: an id
+        # its fast path (learnstream/runtime/ledger.claim_new). Postgres stays the authority: an id
         # not remembered (older, or claimed by another member) is still caught there.
         self._recent: dict[str, None] = {}
         self._claimed: list[str] = []  # this attempt's kept markers, remembered on commit
@@ -200,7 +203,7 @@ class BatchProcessor:
         ledger.release(conn, consumer, [event for event, _ in failed])
         released = {event.event_id for event, _ in failed}  # a redrive must apply them
         self._claimed = [e.event_id for e in fresh if e.event_id not in released]
-        self.dead_letters.publish(letters)
+        self.publish_dead_letters(letters)
         ledger.advance_offsets(conn, consumer, records)
         if self._materializes:  # Redis views, last before COMMIT (streams/views/dashboards.py)
             failed_ids = {event.event_id for event, _ in failed}
@@ -226,7 +229,7 @@ class BatchProcessor:
     def _apply_isolated(
         self, conn: psycopg.Connection, events: list[Event]
     ) -> tuple[list[Outbound], list[tuple[Event, Exception]]]:
-        """Apply; after a handler failure, inside savepoints (streams/runtime/isolation.py), so
+        """Apply; after a handler failure, inside savepoints (learnstream/runtime/isolation.py), so
         a bug costs only the events that hit it."""
         by_key: dict[str, list[Event]] = defaultdict(list)
         for event in events:

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from prometheus_client import Counter
 
-from streams.metrics import REGISTRY
+from learnstream.runtime.metrics import REGISTRY
 
 STAGE_SECONDS = Counter(
     "learnstream_stage_seconds",
