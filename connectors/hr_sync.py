@@ -69,7 +69,7 @@ class HrSyncHandler(BaseHandler):
         journal: Journal | None = None,
         after_remote_write: WriteHook | None = None,
         org_ready: Callable[[psycopg.Connection], bool] | None = None,
-        shared_limits: redis.Redis | None = None,
+        shared_limits: redis.Redis[bytes] | None = None,
     ) -> None:
         # The org chart is applied by its owner (topology.yaml); a learner without any snapshot
         # yet may simply not have been applied: the runtime says (TablesReady). Wait, not skip.

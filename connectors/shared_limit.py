@@ -49,7 +49,7 @@ class SharedRateLimiter:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: redis.Redis[bytes],
         key: str,
         max_calls: int,
         period_s: float,
@@ -76,7 +76,7 @@ class SharedRateLimiter:
             self.sleep(wait)
 
     @classmethod
-    def per_second(cls, client: redis.Redis, key: str, rate: float) -> SharedRateLimiter:
+    def per_second(cls, client: redis.Redis[bytes], key: str, rate: float) -> SharedRateLimiter:
         """`rate` requests per second cluster-wide, spaced evenly (no bursts)."""
         return cls(client, key, 1, 1.0 / rate)
 

@@ -59,7 +59,8 @@ def envelope(body: ET.Element, username: str | None = None, password: str | None
         secret = ET.SubElement(token, f"{{{WSSE_NS}}}Password", {"Type": PASSWORD_TEXT})
         secret.text = password or ""
     ET.SubElement(root, env("Body")).append(body)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document
 
 
 def body_of(root: ET.Element) -> ET.Element:
@@ -140,4 +141,5 @@ def fault_xml(code: str, string: str, messages: list[str] | None = None) -> byte
         for message in messages:
             error = ET.SubElement(detail, wd("Validation_Error"))
             ET.SubElement(error, wd("Message")).text = message
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document

@@ -79,7 +79,9 @@ class WorkdayTarget:
         return self.client.find(payload)
 
 
-def build_targets(settings: HrSettings, shared: redis.Redis | None = None) -> dict[str, Target]:
+def build_targets(
+    settings: HrSettings, shared: redis.Redis[bytes] | None = None
+) -> dict[str, Target]:
     """Only the configured systems; a target without a base URL is disabled. With `shared`,
     each target's rate limit is one window for every worker process (the HR system counts
     calls per tenant); without it, per process."""

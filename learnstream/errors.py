@@ -42,7 +42,8 @@ class PermanentError(LearnstreamError):
 def backoff_s(attempt: int, initial_s: float, max_s: float) -> float:
     """Exponential from `initial_s`, capped at `max_s`, plus up to `initial_s` of jitter so that
     workers that saw the same outage do not come back in step."""
-    return min(max_s, initial_s * 2 ** (attempt - 1)) + random.uniform(0, initial_s)
+    exponential: float = initial_s * 2 ** (attempt - 1)
+    return min(max_s, exponential) + random.uniform(0, initial_s)
 
 
 def retrying(

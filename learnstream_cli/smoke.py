@@ -111,7 +111,7 @@ def sink_until(settings: Settings, topic: str, serde: AvroSerde, event_id: str) 
 
 
 def _write(
-    pg: psycopg.Connection, cache: redis.Redis, record: dict[str, Any], msg: Message
+    pg: psycopg.Connection, cache: redis.Redis[str], record: dict[str, Any], msg: Message
 ) -> None:
     envelope = record["envelope"]
     with pg.transaction():

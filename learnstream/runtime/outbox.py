@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 import psycopg
@@ -141,7 +142,7 @@ class OutboxRelay:
             total += sent
         return total
 
-    def _send(self, rows: list[tuple]) -> None:
+    def _send(self, rows: list[tuple[Any, ...]]) -> None:
         failures: list[KafkaError] = []
 
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:

@@ -22,7 +22,7 @@ log = structlog.get_logger(__name__)
 
 
 class DashboardCache:
-    def __init__(self, client: redis.Redis, prefix: str, ttl_s: int) -> None:
+    def __init__(self, client: redis.Redis[str], prefix: str, ttl_s: int) -> None:
         self.client = client
         self.prefix = prefix
         self.ttl_s = ttl_s

@@ -69,7 +69,7 @@ class Database:
             yield conn
 
 
-def redis_client(url: str, timeout_s: float) -> redis.Redis:
+def redis_client(url: str, timeout_s: float) -> redis.Redis[str]:
     return redis.Redis.from_url(
         url,
         decode_responses=True,

@@ -184,7 +184,7 @@ def learner_recommendations(
         )
     except redis.RedisError:
         found = recommendations_for(
-            conn, cast(redis.Redis, _NoRedis()), learner_id, limit, key_prefix=prefix
+            conn, cast("redis.Redis[str]", _NoRedis()), learner_id, limit, key_prefix=prefix
         )
     out = []
     for rec in found:

@@ -31,7 +31,9 @@ NO_ASSESSMENT_SCORE = 1.0  # a course without assessments certifies completion, 
 class CertificationHandler(BaseHandler):
     consumer = "certification"
 
-    def __init__(self, client: redis.Redis | None = None, prefix: str = "learnstream:") -> None:
+    def __init__(
+        self, client: redis.Redis[str] | None = None, prefix: str = "learnstream:"
+    ) -> None:
         self.client = client  # course leaderboards (sorted sets); None in pure-Postgres tests
         self.prefix = prefix
 

@@ -40,7 +40,7 @@ class FeaturesHandler(BaseHandler):
     consumer = CONSUMER
 
     def __init__(
-        self, redis_client: redis.Redis, key_prefix: str = KEY_PREFIX, cache_learners: int = 0
+        self, redis_client: redis.Redis[str], key_prefix: str = KEY_PREFIX, cache_learners: int = 0
     ) -> None:
         self.redis = redis_client  # one client (and its pool) for every batch
         self.prefix = key_prefix

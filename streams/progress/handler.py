@@ -49,7 +49,7 @@ class ProgressHandler(BaseHandler):
         activity_topic: str,
         partitions: int,
         catalog_topic: str,
-        client: redis.Redis | None = None,
+        client: redis.Redis[str] | None = None,
         prefix: str = "learnstream:",
         cache_learners: int = 0,
     ) -> None:

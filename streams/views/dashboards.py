@@ -61,7 +61,7 @@ def load_views(
 
 def refresh_learners(
     conn: psycopg.Connection,
-    client: redis.Redis,
+    client: redis.Redis[str],
     prefix: str,
     learners: Iterable[str],
     *,
@@ -96,7 +96,7 @@ def refresh_learners(
 
 
 def refill_dashboard(
-    client: redis.Redis, prefix: str, learner_id: str, body: str, ttl: int
+    client: redis.Redis[str], prefix: str, learner_id: str, body: str, ttl: int
 ) -> bool:
     """The read API's refill after a miss: never overwrites what the stream wrote meanwhile."""
     return bool(client.set(dashboard_key(prefix, learner_id), body, ex=ttl, nx=True))

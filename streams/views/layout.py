@@ -52,7 +52,7 @@ def encode_features(features: LearnerFeatures) -> dict[str | bytes, str | bytes 
 
 
 def write_views(
-    client: redis.Redis,
+    client: redis.Redis[str],
     prefix: str,
     *,
     dashboards: Mapping[str, str] | None = None,

@@ -24,7 +24,7 @@ def leaderboard_key(prefix: str, course_id: str) -> str:
 
 
 def refresh_members(
-    conn: psycopg.Connection, client: redis.Redis, prefix: str, members: set[tuple[str, str]]
+    conn: psycopg.Connection, client: redis.Redis[str], prefix: str, members: set[tuple[str, str]]
 ) -> None:
     """Rewrite the (course, learner) members from Postgres: one query, one Redis pipeline."""
     if not members:
@@ -56,7 +56,11 @@ def refresh_members(
 
 
 def load_leaderboard(
-    conn: psycopg.Connection, client: redis.Redis | None, prefix: str, course_id: str, limit: int
+    conn: psycopg.Connection,
+    client: redis.Redis[str] | None,
+    prefix: str,
+    course_id: str,
+    limit: int,
 ) -> tuple[list[tuple[str, float]], bool]:
     """Top `limit` (learner, score), from Redis when it has the course, else from Postgres
     (refilling Redis). The flag says whether Redis answered."""

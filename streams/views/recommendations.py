@@ -32,7 +32,7 @@ from streams.views.layout import KEY_PREFIX, decode_features, features_key, popu
 
 def recommendations_for(
     conn: psycopg.Connection,
-    redis_client: redis.Redis,
+    redis_client: redis.Redis[str],
     learner_id: str,
     limit: int = 5,
     *,
@@ -58,7 +58,7 @@ def recommendations_for(
 
 
 def cached_popularity(
-    redis_client: redis.Redis, key_prefix: str
+    redis_client: redis.Redis[str], key_prefix: str
 ) -> dict[str, CoursePopularity] | None:
     ranking_key, completions_key = popularity_keys(key_prefix)
     pipe = redis_client.pipeline(transaction=True)
