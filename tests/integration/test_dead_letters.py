@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Message, Producer
 
 from learnstream.events import make_envelope
 from learnstream.kafka_admin import ensure_topics
@@ -21,13 +21,14 @@ from learnstream.serde import build_serde
 from learnstream.settings import Settings
 from learnstream.topology import load_topology
 from tests.support.events import LESSON, lesson_completed
+from tests.support.messages import header_pairs
 from tests.support.pipeline import running_worker
 
 pytestmark = pytest.mark.integration
 GRADED = "org.learnstream.learning.assessment.graded.v1"
 
 
-def _read_all(settings: Settings, topic: str, expected: int) -> list:  # type: ignore[type-arg]
+def _read_all(settings: Settings, topic: str, expected: int) -> list[Message]:
     consumer = Consumer(
         {
             **settings.kafka_client_config(),
@@ -36,7 +37,7 @@ def _read_all(settings: Settings, topic: str, expected: int) -> list:  # type: i
         }
     )
     consumer.subscribe([topic])
-    found = []
+    found: list[Message] = []
     try:
         for _ in range(40):
             msg = consumer.poll(0.5)
@@ -81,7 +82,7 @@ def test_each_poison_pill_is_dead_lettered_and_the_next_event_applied(
         wait_until_drained(world, load_topology(world.topology_file), timeout_s=120)
     letters = _read_all(world, world.topic("learning.activity.dlq"), 3)
     assert [m.value() for m in letters] == pills
-    headers = [dict(m.headers()) for m in letters]
+    headers = [dict(header_pairs(m)) for m in letters]
     assert [h["__dlq.exception.class"].decode().rsplit(".", 1)[1] for h in headers] == [
         "UndecodableError",
         "UnknownSchemaError",
@@ -135,8 +136,8 @@ def test_a_handler_bug_costs_only_the_event_that_hits_it(world: Settings) -> Non
     assert bad not in handler.applied[-8:] and len(set(handler.applied[-8:])) == 8
     letters = _read_all(world, world.topic("learning.activity.dlq"), 1)
     assert len(letters) == 1
-    assert dict(letters[0].headers())["__dlq.exception.class"] == b"builtins.ZeroDivisionError"
-    assert dict(letters[0].headers())["__dlq.offset"] == b"4"
+    assert dict(header_pairs(letters[0]))["__dlq.exception.class"] == b"builtins.ZeroDivisionError"
+    assert dict(header_pairs(letters[0]))["__dlq.offset"] == b"4"
     again = processor.process(inbound)  # a redelivery of the whole batch is fenced
     assert (again.applied, again.skipped) == (0, 9)
     with connect() as conn:

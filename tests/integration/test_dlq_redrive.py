@@ -20,6 +20,7 @@ from learnstream.serde import build_serde
 from learnstream.settings import Settings, get_settings
 from learnstream_cli.commands.dlq import app as dlq_app
 from tests.support.events import LESSON, lesson_completed
+from tests.support.messages import header_pairs
 
 pytestmark = pytest.mark.integration
 DLQ = "learning.activity.dlq"
@@ -80,6 +81,12 @@ def size(settings: Settings, name: str) -> int:
         consumer.close()
 
 
+def value_of(msg: Message) -> bytes:
+    value = msg.value()
+    assert value is not None, msg
+    return value
+
+
 def read_all(settings: Settings, name: str) -> list[Message]:
     """Every record up to the end offsets of now, whatever the partition."""
     topic = settings.topic(name)
@@ -99,8 +106,10 @@ def read_all(settings: Settings, name: str) -> list[Message]:
             if msg is None or msg.error():
                 continue
             found.append(msg)
-            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                ends.pop(msg.partition(), None)
+            partition, offset = msg.partition(), msg.offset()
+            assert partition is not None and offset is not None
+            if offset + 1 >= ends.get(partition, 0):
+                ends.pop(partition, None)
         assert not ends, f"{topic}: partitions {sorted(ends)} not read to the end"
         return found
     finally:
@@ -136,7 +145,7 @@ def test_a_run_stops_at_the_end_of_the_dlq_taken_when_it_started(world: Settings
 
     assert (report.redriven, report.skipped, report.refused) == (3, 0, 0)
     assert size(world, SOURCE) == 3
-    assert sorted(m.value() for m in read_all(world, SOURCE)) == sorted(valid)
+    assert sorted(value_of(m) for m in read_all(world, SOURCE)) == sorted(valid)
     assert Redriver(world, DLQ).run().redriven == 4  # the next run takes the later ones
 
 
@@ -171,7 +180,7 @@ def test_a_worker_re_dead_lettering_what_redrive_sends_cannot_make_it_loop(
                     int(msg.offset() or 0),
                     msg.key(),
                     msg.value(),
-                    tuple(msg.headers() or ()),
+                    tuple(header_pairs(msg)),
                 )
                 publisher.publish([DeadLetter(record, ValueError("still broken"))])
                 re_dead_lettered.append(record.offset)
@@ -284,7 +293,9 @@ def test_letters_the_consumer_group_of_the_old_redrive_committed_are_skipped(
     [letter, *_] = read_all(world, DLQ)
     dlq = world.topic(DLQ)
     old = Consumer({**world.kafka_client_config(), "group.id": f"learnstream.redrive.{dlq}"})
-    old.commit(offsets=[TopicPartition(dlq, letter.partition(), 2)], asynchronous=False)
+    partition = letter.partition()
+    assert partition is not None
+    old.commit(offsets=[TopicPartition(dlq, partition, 2)], asynchronous=False)
     old.close()
 
     report = Redriver(world, DLQ).run()

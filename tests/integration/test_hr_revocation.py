@@ -12,6 +12,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
+from connectors.hr_sync import Item
 from connectors.reconcile import reconcile
 from learnstream import ids
 from learnstream.errors import TransientError
@@ -155,7 +156,7 @@ def test_crash_after_the_revocation_landed_then_redelivery(rig: Rig) -> None:
     employ(rig.conn, "L1", worker="W1")
     apply(rig, rig.handler(), [issued("L1", "safety")])
 
-    def crash(target: str, chunk: list[object]) -> None:
+    def crash(target: str, chunk: list[Item]) -> None:
         raise TransientError("worker died after Workday committed")
 
     dying = rig.handler()

@@ -202,10 +202,14 @@ def test_the_last_snapshot_stays_in_memory_and_a_reload_derives_the_same_event(
     out = first.apply(conn, [CATALOG_EVENT, *on_time])
     conn.commit()
     snapshots = [o.event_id for o in out if o.record.get("transition") == "snapshot"]
-    [state] = conn.execute("SELECT state FROM pair_state WHERE learner_id = 'dan'").fetchone()
+    row = conn.execute("SELECT state FROM pair_state WHERE learner_id = 'dan'").fetchone()
+    assert row is not None
+    [state] = row
     assert "snapshot" not in state["emitted"] and not any(k.startswith("_") for k in state)
 
-    republished = event(CATALOG, CATALOG_EVENT.occurred_at, **{
+    published_at = CATALOG_EVENT.occurred_at
+    assert isinstance(published_at, datetime)
+    republished = event(CATALOG, published_at, **{
         k: v for k, v in CATALOG_EVENT.record.items() if k != "envelope"
     })  # fmt: skip
     again = progress_stage().apply(conn, [republished])  # same version: nothing changes

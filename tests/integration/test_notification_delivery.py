@@ -182,7 +182,9 @@ def rows(db: str) -> dict[UUID, tuple[bool, int, str | None, Any]]:
     return {r[0]: (r[1], r[2], r[3], r[4]) for r in result}
 
 
-def settings(receiver_url: str | None = None, smtp_port: int | None = None, **extra: Any):
+def settings(
+    receiver_url: str | None = None, smtp_port: int | None = None, **extra: Any
+) -> NotifySettings:
     values: dict[str, Any] = {
         "webhook_url": receiver_url,
         "webhook_secret": SecretStr(SECRET),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -40,7 +41,7 @@ def _simulate(
     )
 
 
-def _snapshot(settings: Settings) -> dict[str, object]:
+def _snapshot(settings: Settings) -> dict[str, tuple[Any, ...] | None]:
     with psycopg.connect(settings.postgres_url) as conn:
         return {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()

@@ -27,12 +27,13 @@ from learnstream.sdk import (
 from learnstream.serde import AvroSerde
 from learnstream.settings import Settings
 from learnstream.topology import Topology, load_topology
+from tests.support.messages import header_pairs
 
 pytestmark = pytest.mark.integration
 
 ACTIVITY = "learning.activity"
 CATALOG = "catalog.course"
-ENV = {"tenant_id": "acme", "source": "/tests/sdk-publisher"}
+ENV: dict[str, Any] = {"tenant_id": "acme", "source": "/tests/sdk-publisher"}
 
 
 @pytest.fixture
@@ -83,7 +84,12 @@ def _decode(serde: AvroSerde, msg: Message) -> Event:
 
 def _activity(learner: str, seq: int) -> Event:
     """One of three activity events, round-robin, with the sequence number in its ids."""
-    common = {**ENV, "learner_id": learner, "course_id": "c-1", "correlation_id": f"seq-{seq}"}
+    common: dict[str, Any] = {
+        **ENV,
+        "learner_id": learner,
+        "course_id": "c-1",
+        "correlation_id": f"seq-{seq}",
+    }
     if seq % 3 == 0:
         return LessonCompleted.new(**common, lesson_id=f"i-{seq}", time_spent_seconds=1.5)
     if seq % 3 == 1:
@@ -116,7 +122,7 @@ def test_publish_one_event_and_read_it_back(
         delivery.partition,
         delivery.offset,
     )
-    headers = {k: v for k, v in msg.headers() or []}
+    headers = dict(header_pairs(msg))
     assert headers["ce_id"] == str(event.envelope.event_id).encode()
     assert headers["ce_type"] == ModuleCompleted.EVENT_NAME.encode()
     assert headers["ce_source"] == b"/tests/sdk-publisher"

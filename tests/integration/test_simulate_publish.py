@@ -51,7 +51,9 @@ def _consume_keys_and_ids(settings: Settings, topic: str, count: int) -> Counter
             if msg is None or msg.error():
                 continue
             _, record = serde.decode(msg.value())
-            seen[(msg.key().decode(), str(record["envelope"]["event_id"]))] += 1
+            key = msg.key()
+            assert key is not None
+            seen[(key.decode(), str(record["envelope"]["event_id"]))] += 1
     finally:
         consumer.close()
     return seen

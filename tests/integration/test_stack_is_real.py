@@ -29,7 +29,9 @@ def _consume(settings: Settings, topic: str, group: str, count: int) -> list[byt
             msg = consumer.poll(1.0)
             if msg is None or msg.error():
                 continue
-            values.append(msg.value())
+            value = msg.value()
+            assert value is not None
+            values.append(value)
             if len(values) == count:
                 consumer.commit(message=msg, asynchronous=False)
                 break

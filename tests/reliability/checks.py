@@ -15,6 +15,7 @@ from rich.table import Table
 from learnstream.kafka_admin import end_offsets
 from learnstream.settings import Settings
 from learnstream.simulate.oracle_model import Oracle
+from tests.support.messages import header_pairs
 
 EXPECTED_ERROR = {
     "bad_magic": "UndecodableError",
@@ -42,10 +43,12 @@ def read_topic(settings: Settings, topic: str) -> list[Message]:
             for msg in consumer.consume(500, timeout=2):
                 if msg.error():
                     continue
-                tp = (msg.topic(), msg.partition())
-                if msg.offset() < ends[tp]:
+                name, partition, offset = msg.topic(), msg.partition(), msg.offset()
+                assert name is not None and partition is not None and offset is not None
+                tp = (name, partition)
+                if offset < ends[tp]:
                     found.append(msg)
-                position[tp] = msg.offset() + 1
+                position[tp] = offset + 1
     finally:
         consumer.close()
     return found
@@ -67,7 +70,7 @@ def check_dead_letters(
     result = LetterCheck()
     seen: set[tuple[str, int, int]] = set()
     for msg in read_topic(settings, dlq):
-        headers = {k: v.decode() for k, v in (msg.headers() or [])}
+        headers = {k: v.decode() for k, v in header_pairs(msg)}
         coords = (
             headers["__dlq.topic"],
             int(headers["__dlq.partition"]),

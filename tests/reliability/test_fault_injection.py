@@ -39,6 +39,7 @@ from tests.reliability.checks import (
 from tests.reliability.conftest import reliability_learners
 from tests.reliability.faults import PLAN, Injector, applied_fraction, threshold
 from tests.reliability.feed import HANDLER_BUG_PREFIX, POISON_KINDS, Feeder
+from tests.support.messages import header_pairs
 from tests.support.pipeline import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -252,7 +253,7 @@ def test_faults_lose_nothing_and_duplicate_nothing(
 
 
 def _event_ids(world: Settings, topic: str) -> list[str]:
-    return [dict(m.headers() or [])["ce_id"].decode() for m in read_topic(world, topic)]
+    return [dict(header_pairs(m))["ce_id"].decode() for m in read_topic(world, topic)]
 
 
 def _hr_audit_of(conn: psycopg.Connection, differences: list[tuple[Any, ...]]) -> dict[str, int]:

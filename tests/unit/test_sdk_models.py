@@ -97,7 +97,8 @@ def _check_type(annotation: Any, avro: Any, path: str, metadata: list[Any] | Non
     if isinstance(avro, str):
         assert annotation is PRIMITIVES[avro], f"{path}: {annotation} is not Avro {avro}"
         if avro == "int":  # otherwise a too-big value passes the model and fails at encode
-            assert any(getattr(b, "le", getattr(b, "lt", None)) <= 2**31 for b in bounds), (
+            limits = [b.le if isinstance(b, annotated_types.Le) else b.lt for b in bounds]
+            assert any(limit <= 2**31 for limit in limits), (
                 f"{path}: Avro int needs a 32-bit upper bound in the model"
             )
         return
@@ -206,7 +207,7 @@ def test_the_shape_check_catches_a_mismatch() -> None:
 # --- round trips ------------------------------------------------------------------------------
 T0 = datetime(2026, 3, 4, 5, 6, 7, 891000, tzinfo=UTC)
 U1 = uuid.UUID("6f1c3c1e-2b7a-4c55-9d2e-1a2b3c4d5e6f")
-ENV = {
+ENV: dict[str, Any] = {
     "tenant_id": "acme",
     "source": "/tests/sdk",
     "occurred_at": T0,
@@ -214,7 +215,7 @@ ENV = {
     "causation_id": "cause-1",
     "minor_version": 0,
 }
-LC = {"learner_id": "l-1", "course_id": "c-1"}
+LC: dict[str, Any] = {"learner_id": "l-1", "course_id": "c-1"}
 SAMPLES: dict[str, dict[str, Any]] = {
     "org.learnstream.learning.enrollment.created.v1": {
         **LC,
@@ -437,8 +438,9 @@ def test_new_fills_the_envelope_and_times_are_utc_millis() -> None:
 
 def test_models_are_frozen() -> None:
     event = sample(ModuleCompleted.EVENT_NAME)
+    assert isinstance(event, ModuleCompleted)
     with pytest.raises(ValidationError, match="frozen"):
-        event.learner_id = "l-2"  # type: ignore[misc]
+        event.learner_id = "l-2"  # type: ignore[misc]  # read-only: the runtime refusal is tested
 
 
 # --- content rules: the message names the field and the rule ----------------------------------

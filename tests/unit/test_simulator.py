@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -131,7 +132,7 @@ def test_oracle_agrees_with_the_simulators_intent_on_every_pair(
 
 # --- realism -------------------------------------------------------------------------------------
 def test_learning_behaviour_is_varied(sim: Simulation, oracle: Oracle) -> None:
-    records: dict[str, list[dict]] = defaultdict(list)  # type: ignore[type-arg]
+    records: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for e in sim.events:
         records[e.event_name].append(e.record)
     graded = records["org.learnstream.learning.assessment.graded.v1"]
@@ -177,9 +178,9 @@ def test_videos_are_watched_partly_fully_and_again(sim: Simulation) -> None:
     ratios = []
     rewatched = 0
     for key, spans in segments.items():
-        seconds = set()
-        for s, e in spans:
-            seconds.update(range(int(s), int(e)))
+        seconds: set[int] = set()
+        for start, end in spans:
+            seconds.update(range(int(start), int(end)))
         rewatched += sum(e - s for s, e in spans) > len(seconds)
         ratios.append(len(seconds) / duration[key])
     assert rewatched > 0

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.http import RateLimiter, Throttled, UncertainOutcome, parse_retry_after, retrying
+from connectors.http import RateLimiter, Throttled, UncertainOutcome, retrying
 from connectors.targets import SAP, WORKDAY, hr_user_id
+from learnstream.retry_after import parse_retry_after
 from learnstream.sections import HrSettings
 from streams.orgchart import Snapshot
 

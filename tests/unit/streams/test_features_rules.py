@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from learnstream.clock import DAY_MS
 from streams.features.rules import (
-    DAY_MS,
     CatalogCourse,
     CatalogItem,
     CoursePopularity,

@@ -9,29 +9,34 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 
 import pytest
 
 from learnstream import ids
 from learnstream.simulate import compute_oracle, generate
-from streams.catalog import course_rules
-from streams.progress.rules import to_fact
-from streams.progress.timeline import fold, progress_as_of
-from tests.unit.test_oracle import named_versions, recertified_course, republished_course
+from learnstream.simulate.model import SimEvent
+from learnstream.simulate.oracle_model import Oracle
+from streams.catalog import CourseRules, course_rules
+from streams.progress.rules import Fact, to_fact
+from streams.progress.timeline import Timeline, fold, progress_as_of
+from tests.unit.test_oracle import Scenario, named_versions, recertified_course, republished_course
 
 CATALOG = "org.learnstream.catalog.course.published.v1"
 
 
 @pytest.fixture(scope="module", params=[3, 11])
-def world(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def world(request: pytest.FixtureRequest) -> tuple[list[SimEvent], Oracle]:
     events = generate(learners=150, courses=6, days=40, seed=request.param)
     return events, compute_oracle(events)
 
 
-def _fold_all(events):  # type: ignore[no-untyped-def]
-    facts: dict[tuple[str, str], dict[str, dict]] = defaultdict(dict)
+def _fold_all(
+    events: Iterable[SimEvent],
+) -> tuple[dict[tuple[str, str], Timeline], dict[tuple[str, str], str]]:
+    facts: dict[tuple[str, str], dict[str, Fact]] = defaultdict(dict)
     tenants: dict[tuple[str, str], str] = {}
-    versions = defaultdict(list)
+    versions: dict[str, list[CourseRules]] = defaultdict(list)
     for e in events:
         t = ids.epoch_ms(e.record["envelope"]["occurred_at"])
         if e.event_name == CATALOG:
@@ -42,7 +47,7 @@ def _fold_all(events):  # type: ignore[no-untyped-def]
             pair = (e.record["learner_id"], e.record["course_id"])
             facts[pair].setdefault(fact["id"], fact)  # duplicates: first copy wins
             tenants[pair] = e.record["envelope"]["tenant_id"]
-    seen_versions = {}
+    seen_versions: dict[str, list[CourseRules]] = {}
     for course, vs in versions.items():
         seen_versions[course] = list({(v.version, v.event_id): v for v in vs}.values())
     return {
@@ -50,7 +55,7 @@ def _fold_all(events):  # type: ignore[no-untyped-def]
     }, tenants
 
 
-def test_progress_rows_match(world) -> None:  # type: ignore[no-untyped-def]
+def test_progress_rows_match(world: tuple[list[SimEvent], Oracle]) -> None:
     events, oracle = world
     timelines, _ = _fold_all(events)
     as_of = ids.epoch_ms(oracle.as_of)
@@ -84,7 +89,7 @@ def test_progress_rows_match(world) -> None:  # type: ignore[no-untyped-def]
     assert not mismatches, mismatches[:5]
 
 
-def test_completions_and_certificates_match(world) -> None:  # type: ignore[no-untyped-def]
+def test_completions_and_certificates_match(world: tuple[list[SimEvent], Oracle]) -> None:
     events, oracle = world
     timelines, tenants = _fold_all(events)
     ours = {}
@@ -110,11 +115,11 @@ def test_completions_and_certificates_match(world) -> None:  # type: ignore[no-u
             expected = scores[cid]
             assert (c.score is None) == (expected is None)
             if expected is not None:
-                assert math.isclose(c.score, expected, abs_tol=1e-9)
+                assert c.score is not None and math.isclose(c.score, expected, abs_tol=1e-9)
 
 
 @pytest.mark.parametrize("scenario", [republished_course, recertified_course, named_versions])
-def test_catalog_republish_scenarios_match(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_catalog_republish_scenarios_match(scenario: Callable[[], Scenario]) -> None:
     """Pinned versions and recertification: the same certificates, expiries and statuses."""
     events = scenario().events
     oracle = compute_oracle(events)

@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import time
 
-from streams.notifications.delivery.webhook import parse_retry_after, sign, verify_signature
+from learnstream.retry_after import parse_retry_after
+from streams.notifications.delivery.webhook import sign, verify_signature
 
 SECRET = "s3cret"
 BODY = b'{"kind":"OVERDUE","notification_id":"0b6c8b8e-0000-5000-8000-000000000001"}'
