@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 CE_SPECVERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class NamedRecord:
+    """An event as plain data: its name, its Kafka key and its Avro-shaped record."""
+
+    event_name: str
+    key: str
+    record: dict[str, Any]
+
+    @property
+    def event_id(self) -> str:
+        return str(self.record["envelope"]["event_id"])
 
 
 def make_envelope(

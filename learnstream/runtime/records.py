@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from learnstream.events import NamedRecord
+
 Headers = tuple[tuple[str, bytes], ...]
 
 
@@ -91,18 +93,10 @@ class Event:
 
 
 @dataclass(frozen=True)
-class Outbound:
+class Outbound(NamedRecord):
     """A derived event to publish through the outbox. Its topic is the one topology.yaml gives
     its event (resolved by the outbox); every fact a consumer needs is a field of `record`,
     and the only headers are the CloudEvents ones the outbox takes from the envelope."""
-
-    event_name: str
-    key: str
-    record: dict[str, Any]
-
-    @property
-    def event_id(self) -> str:
-        return str(self.record["envelope"]["event_id"])
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from learnstream.errors import PermanentError
+from learnstream.events import make_envelope
 
 PII_FIELDS = frozenset({"display_name", "email"})  # learner.profile.changed.v1 only
 INT32_MAX = 2**31 - 1  # Avro int is 32-bit; a bigger value would only fail at encode time
@@ -172,16 +173,16 @@ class Event(Frozen):
         **fields: Any,
     ) -> Self:
         """Build the event and its envelope; a retry must pass the first attempt's event_id."""
-        envelope = {
-            "event_id": event_id or uuid.uuid4(),
-            "event_type": cls.EVENT_NAME,
-            "minor_version": minor_version,
-            "source": source,
-            "occurred_at": occurred_at or datetime.now(UTC),
-            "tenant_id": tenant_id,
-            "correlation_id": correlation_id,
-            "causation_id": causation_id,
-        }
+        envelope = make_envelope(
+            cls.EVENT_NAME,
+            tenant_id=tenant_id,
+            source=source,
+            event_id=event_id,
+            occurred_at=occurred_at,
+            minor_version=minor_version,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+        )
         return cls(envelope=envelope, **fields)
 
     @classmethod

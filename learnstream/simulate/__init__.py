@@ -7,32 +7,19 @@
 
 `simulate(...)` also returns the simulator's own intended outcome per learner × course
 (`PairIntent`), an independent check of the oracle. `run_simulation` publishes to Kafka and
-writes the oracle JSON (see runner.py and `learnstream simulate`).
+writes the oracle JSON (see runner.py and `learnstream simulate`). The oracle's rows are in
+oracle_model.
 """
 
 from learnstream.simulate.generator import Simulation, generate, simulate, start_of
 from learnstream.simulate.journeys import PairIntent
 from learnstream.simulate.model import SimEvent
 from learnstream.simulate.oracle import compute_oracle
-from learnstream.simulate.oracle_model import (
-    CertificateRow,
-    CompletionRow,
-    HrCorrectionRow,
-    HrRecordRow,
-    NotificationRow,
-    Oracle,
-    ProgressRow,
-)
+from learnstream.simulate.oracle_model import Oracle
 
 __all__ = [
-    "CertificateRow",
-    "CompletionRow",
-    "HrCorrectionRow",
-    "HrRecordRow",
-    "NotificationRow",
     "Oracle",
     "PairIntent",
-    "ProgressRow",
     "SimEvent",
     "Simulation",
     "compute_oracle",

@@ -12,22 +12,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from learnstream.events import NamedRecord
 from learnstream.ids import LEARNSTREAM_NS
 
 
 @dataclass(frozen=True)
-class SimEvent:
+class SimEvent(NamedRecord):
     """One generated event: `record` is Avro-shaped, ready for AvroSerde.encode(event_name, …).
 
     Equal SimEvents (same event_id and content) in one list are a client's re-send."""
-
-    event_name: str
-    key: str
-    record: dict[str, Any]
-
-    @property
-    def event_id(self) -> str:
-        return str(self.record["envelope"]["event_id"])
 
 
 @dataclass

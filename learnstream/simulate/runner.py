@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from learnstream.kafka_admin import ensure_topics
 from learnstream.settings import Settings
@@ -99,22 +99,27 @@ class RunReport:
         return dict(sorted(Counter(e.event_name for e in self.simulation.events).items()))
 
 
-def prepare(
-    settings: Settings,
-    *,
-    learners: int,
-    courses: int,
-    days: int,
-    seed: int,
-    tenant_id: str = "acme",
-    oracle_path: Path | None = None,
-) -> RunReport:
+class World(TypedDict):
+    """What to simulate: the world's size, its seed, and where the oracle goes."""
+
+    learners: int
+    courses: int
+    days: int
+    seed: int
+    tenant_id: NotRequired[str]  # default "acme"
+    oracle_path: NotRequired[Path | None]  # default: under the state dir, by seed
+
+
+def prepare(settings: Settings, **world: Unpack[World]) -> RunReport:
     """Generate the events and write the oracle JSON; publish nothing."""
     began = time.perf_counter()
-    sim = simulate(learners, courses, days, seed, tenant_id)
+    seed = world["seed"]
+    sim = simulate(
+        world["learners"], world["courses"], world["days"], seed, world.get("tenant_id", "acme")
+    )
     generated = time.perf_counter()
     oracle = compute_oracle(sim.events, seed=seed)
-    path = oracle_path or default_oracle_path(settings, seed)
+    path = world.get("oracle_path") or default_oracle_path(settings, seed)
     oracle.save(path)
     topology = load_topology(settings.topology_file)
     return RunReport(
@@ -152,25 +157,12 @@ def publish(
 def run_simulation(
     settings: Settings,
     *,
-    learners: int,
-    courses: int,
-    days: int,
-    seed: int,
-    tenant_id: str = "acme",
     rate: float | None = None,
-    oracle_path: Path | None = None,
     dry_run: bool = False,
     on_progress: Callable[[int], None] | None = None,
+    **world: Unpack[World],
 ) -> RunReport:
-    report = prepare(
-        settings,
-        learners=learners,
-        courses=courses,
-        days=days,
-        seed=seed,
-        tenant_id=tenant_id,
-        oracle_path=oracle_path,
-    )
+    report = prepare(settings, **world)
     if dry_run:
         return report
     return publish(settings, report, rate=rate, on_progress=on_progress)

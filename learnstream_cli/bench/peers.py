@@ -27,6 +27,7 @@ from learnstream_cli.bench.baselines import (
     named_writers,
     run_until_result,
 )
+from learnstream_cli.bench.naive_faust import COUNTERS
 
 log = get_logger(__name__)
 QUIX_REQUIREMENT = "quixstreams>=3.28,<3.29"  # the version first measured here
@@ -59,8 +60,11 @@ def quix_rate(
     schemas.write_text(
         json.dumps(
             {
-                fp.hex(): [name, to_parsing_canonical_form(parsed)]
-                for fp, (name, parsed) in named_writers(settings).items()
+                "writers": {
+                    fp.hex(): [name, to_parsing_canonical_form(parsed)]
+                    for fp, (name, parsed) in named_writers(settings).items()
+                },
+                "counters": COUNTERS,
             }
         )
     )

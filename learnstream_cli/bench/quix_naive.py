@@ -3,8 +3,9 @@ changelog topic, at least once.
 
 This file runs in a virtualenv of its own (`baselines.quix_rate` makes it): Quix Streams pins
 confluent-kafka below the version learnstream runs, and the peer must not change the project's
-Kafka client. So it imports nothing from learnstream: the writer schemas arrive as a JSON file
-of fingerprint -> (event name, parsing canonical form), built by the parent before timing.
+Kafka client. So it imports nothing from learnstream: the writer schemas (fingerprint -> (event
+name, parsing canonical form)) and the counters of (f) arrive in a JSON file the parent builds
+before timing.
 """
 
 from __future__ import annotations
@@ -23,16 +24,6 @@ from quixstreams.models.serializers import Deserializer
 
 HEADER = 10  # C3 01 + 8-byte fingerprint (Avro single-object encoding)
 LEARNING = "org.learnstream.learning."
-COUNTERS = {  # learnstream_cli.bench.naive_faust.COUNTERS, repeated: this file stands alone
-    "lesson.completed.v1": "lessons",
-    "module.completed.v1": "modules",
-    "video.progressed.v1": "videos",
-    "assessment.submitted.v1": "submissions",
-    "assessment.graded.v1": "assessments_passed",
-    "grade.corrected.v1": "corrections",
-    "enrollment.created.v1": "enrollments",
-    "enrollment.cancelled.v1": "cancellations",
-}
 
 
 class SingleObjectAvro(Deserializer):
@@ -51,10 +42,12 @@ def main() -> None:
         parser.add_argument(flag, required=True)
     parser.add_argument("--expected", type=int, required=True)
     args = parser.parse_args()
+    spec = json.loads(Path(args.schemas).read_text())
     writers = {
         bytes.fromhex(fp): (name, parse_schema(json.loads(canonical)))
-        for fp, (name, canonical) in json.loads(Path(args.schemas).read_text()).items()
+        for fp, (name, canonical) in spec["writers"].items()
     }
+    counters_of: dict[str, str] = spec["counters"]  # event kind -> counter, as (f) counts
     app = Application(
         broker_address=args.brokers,
         consumer_group=args.group,
@@ -78,7 +71,7 @@ def main() -> None:
             kind = name.removeprefix(LEARNING)
             course = record["course_id"]  # state is per message key (the learner)
             counters = dict(state.get(course, {}))
-            counter = COUNTERS.get(kind, "other")
+            counter = counters_of.get(kind, "other")
             bump = kind != "assessment.graded.v1" or bool(record["passed"])
             counters[counter] = counters.get(counter, 0) + int(bump)
             counters["last_event_at"] = record["envelope"]["occurred_at"]

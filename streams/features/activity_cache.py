@@ -14,7 +14,7 @@ touched it: half of the lane's time under live load went there.
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -22,6 +22,7 @@ from datetime import date, timedelta
 import psycopg
 
 from learnstream import ids
+from learnstream.runtime.learner_cache import LearnerCache
 from learnstream.runtime.metrics import STATE_CACHE_LEARNERS, STATE_CACHE_READS
 from streams.features.rules import GradeFact, ScoredAttempt, effective_attempts
 
@@ -54,14 +55,7 @@ class BatchActivity:
     versions: dict[str, str] = field(default_factory=dict)  # learner_activity xmin after
 
 
-class ActivityCache:
-    def __init__(self, max_learners: int) -> None:
-        self.max_learners = max_learners  # bounds memory: the least recently used go first
-        self._learners: OrderedDict[str, LearnerInputs] = OrderedDict()
-        self._dirty: set[str] = set()  # touched by the open transaction: validated, maybe changed
-
-    def __len__(self) -> int:
-        return len(self._learners)
+class ActivityCache(LearnerCache[LearnerInputs]):
 
     def inputs(
         self, conn: psycopg.Connection, learners: Iterable[str], since_day: int
@@ -78,10 +72,8 @@ class ActivityCache:
         STATE_CACHE_READS.labels("activity", "miss").inc(len(missing))
         self._learners.update(load_inputs(conn, missing, since_day))
         for learner in wanted:
-            self._learners.move_to_end(learner)
             _forget_before(self._learners[learner], since_day)
-        self._dirty.update(wanted)
-        self._evict(keep=set(wanted))
+        self._touch(wanted)
         STATE_CACHE_LEARNERS.labels("activity").set(len(self._learners))
         return {learner: self._learners[learner] for learner in wanted}
 
@@ -104,25 +96,6 @@ class ActivityCache:
             if (kept := self._learners.get(learner)) is not None:
                 kept.grades.setdefault(grade.event_id, grade)  # ON CONFLICT DO NOTHING
                 kept._attempts = None
-
-    def committed(self) -> None:
-        self._dirty.clear()
-
-    def rolled_back(self) -> None:
-        for learner in self._dirty:
-            self._learners.pop(learner, None)
-        self._dirty.clear()
-
-    def clear(self) -> None:
-        self._learners.clear()
-        self._dirty.clear()
-
-    def _evict(self, keep: set[str]) -> None:
-        while len(self._learners) > self.max_learners:
-            learner = next(iter(self._learners))
-            if learner in keep:
-                break
-            del self._learners[learner]
 
 
 def _forget_before(inputs: LearnerInputs, since_day: int) -> None:

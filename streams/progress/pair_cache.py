@@ -14,25 +14,19 @@ and the retry reads what Postgres kept.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 import psycopg
 
+from learnstream.runtime.learner_cache import LearnerCache
 from learnstream.runtime.metrics import STATE_CACHE_LEARNERS, STATE_CACHE_READS
 from streams.progress.store import Pair, load_learners, row_versions
 
 State = dict[str, Any]
 
 
-class PairCache:
-    def __init__(self, max_learners: int) -> None:
-        self.max_learners = max_learners  # bounds memory: the least recently used go first
-        self._learners: OrderedDict[str, tuple[dict[str, State], dict[str, str]]] = OrderedDict()
-        self._dirty: set[str] = set()
-
-    def __len__(self) -> int:
-        return len(self._learners)
+class PairCache(LearnerCache[tuple[dict[str, State], dict[str, str]]]):
+    """Per learner: its pairs' states by course, and their rows' versions by course."""
 
     def states(self, conn: psycopg.Connection, pairs: set[Pair]) -> dict[Pair, State]:
         """The current state of `pairs` that exist (new pairs are absent), for changing in
@@ -46,10 +40,7 @@ class PairCache:
         STATE_CACHE_READS.labels("pairs", "miss").inc(len(missing))
         for learner, entry in load_learners(conn, missing).items():
             self._learners[learner] = entry
-        for learner in learners:
-            self._learners.move_to_end(learner)
-        self._dirty.update(learners)
-        self._evict(keep=set(learners))
+        self._touch(learners)
         STATE_CACHE_LEARNERS.labels("pairs").set(len(self._learners))
         return {
             (learner, course): self._learners[learner][0][course]
@@ -64,23 +55,3 @@ class PairCache:
             entry[0][course] = state
             entry[1][course] = versions[(learner, course)]
             self._dirty.add(learner)
-
-    def committed(self) -> None:
-        self._dirty.clear()
-
-    def rolled_back(self) -> None:
-        for learner in self._dirty:
-            self._learners.pop(learner, None)
-        self._dirty.clear()
-
-    def clear(self) -> None:
-        """Partitions were revoked: their learners belong to another member now."""
-        self._learners.clear()
-        self._dirty.clear()
-
-    def _evict(self, keep: set[str]) -> None:
-        while len(self._learners) > self.max_learners:
-            learner = next(iter(self._learners))
-            if learner in keep:
-                break  # a batch larger than the cache: keep what it uses until it commits
-            del self._learners[learner]
