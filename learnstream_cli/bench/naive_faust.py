@@ -1,8 +1,8 @@
 """The naive progress job: one Faust agent, one event at a time, one Table update per event.
 
 Run by `baselines.naive_faust_rate` in a process of its own; settings arrive in its
-LEARNSTREAM_* environment (`child_env`). It times the first to the `--expected`-th event, writes the result file and
-keeps running until the parent kills its process group.
+LEARNSTREAM_* environment (`child_env`). It times the first to the `--expected`-th event,
+writes the result file and keeps running until the parent kills its process group.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ back once per batch, coalesced per key, in the batch's Postgres transaction. It 
 engine with Quix Streams (g) on identical work: durable per-key state, at least once.
 
 Run by `baselines.naive_lane_rate` in a process of its own; settings arrive in its
-LEARNSTREAM_* environment (`child_env`). It times the first batch to the `--expected`-th event, writes the result file and
-keeps running until the parent kills its process group.
+LEARNSTREAM_* environment (`child_env`). It times the first batch to the `--expected`-th event,
+writes the result file and keeps running until the parent kills its process group.
 """
 
 from __future__ import annotations

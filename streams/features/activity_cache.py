@@ -56,7 +56,6 @@ class BatchActivity:
 
 
 class ActivityCache(LearnerCache[LearnerInputs]):
-
     def inputs(
         self, conn: psycopg.Connection, learners: Iterable[str], since_day: int
     ) -> dict[str, LearnerInputs]:
