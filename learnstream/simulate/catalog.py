@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from learnstream.clock import SECOND_MS
 from learnstream.names import COURSE_PUBLISHED
 from learnstream.simulate.model import Emitter
-
-if TYPE_CHECKING:
-    from learnstream.simulate.world import World
 
 # fmt: off
 SKILLS = [
@@ -149,14 +146,16 @@ def make_course(rng: random.Random, index: int, tag: str) -> Course:
     )
 
 
-def publish_catalog(rng: random.Random, em: Emitter, world: World) -> None:
-    courses = world.courses
+def publish_catalog(
+    rng: random.Random, em: Emitter, courses: list[Course], start: int, end: int
+) -> None:
+    """Publish `courses` (with prerequisites drawn) between `start` and `end` (ms)."""
     for c in courses:  # a prerequisite is always an earlier course: a DAG
         if c.index >= 1 and rng.random() < 0.3:
             picks = rng.sample(courses[: c.index], min(c.index, rng.randint(1, 2)))
             c.prerequisites = sorted(p.course_id for p in picks)
     for c in courses:
-        t = world.start + c.index * 7 * SECOND_MS + rng.randint(1, 999)
+        t = start + c.index * 7 * SECOND_MS + rng.randint(1, 999)
         em.emit(
             COURSE_PUBLISHED,
             c.course_id,
@@ -165,10 +164,10 @@ def publish_catalog(rng: random.Random, em: Emitter, world: World) -> None:
             source="/catalog/authoring",
             fixed_time=True,
         )
-    span = world.end - world.start
+    span = end - start
     republished = rng.sample(courses, min(len(courses), max(1, len(courses) // 7)))
     for n, c in enumerate(sorted(republished, key=lambda x: x.index)):
-        t = world.start + int(span * rng.uniform(0.35, 0.65)) + rng.randint(1, 999)
+        t = start + int(span * rng.uniform(0.35, 0.65)) + rng.randint(1, 999)
         last = c.modules[-1]
         extra = Item(f"{last.module_id}.bonus", "LESSON", False, last.module_id)
         skills = _skill_weights(rng, [s for s, _ in c.skills])
@@ -181,7 +180,7 @@ def publish_catalog(rng: random.Random, em: Emitter, world: World) -> None:
             em.emit(
                 COURSE_PUBLISHED,
                 c.course_id,
-                t + int((world.end - t) * rng.uniform(0.2, 0.8)),  # always before the end
+                t + int((end - t) * rng.uniform(0.2, 0.8)),  # always before the end
                 stale,
                 source="/catalog/replay",
                 fixed_time=True,

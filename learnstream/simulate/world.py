@@ -210,6 +210,6 @@ def build_world(
         courses=[make_course(rng, j, tag) for j in range(courses)],
         people=_make_people(rng, learners, tag, em.tenant_id),
     )
-    publish_catalog(rng, em, world)
+    publish_catalog(rng, em, world.courses, world.start, world.end)
     _publish_org(rng, em, world)
     return world

@@ -6,9 +6,10 @@ even if it completed later."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
+import redis
 
 from learnstream import ids
 from learnstream.clock import ALLOWED_LATENESS_MS, AT_RISK_PERCENT, AT_RISK_WINDOW_MS
@@ -18,8 +19,8 @@ from learnstream.runtime.records import Outbound
 from streams.derive import derived
 from streams.progress import store
 from streams.progress.events import progress_fields
-from streams.progress.handler import ProgressHandler, timeline_of
-from streams.progress.timeline import Progress, fold_until, progress_as_of
+from streams.progress.pair_cache import PairCache
+from streams.progress.timeline import Progress, fold_until, progress_as_of, timeline_of
 from streams.views.dashboards import refresh_learners
 
 # A pair belongs to the lane that owns the partition its events arrive on; a pair written
@@ -46,9 +47,23 @@ ORDER BY p.next_due_check_at, p.learner_id, p.course_id LIMIT %(limit)s
 """
 
 
+class Lane(Protocol):
+    """What the sweep needs of the progress handler (streams.progress.handler): its clock,
+    its pair state in memory and its Redis views. A protocol, so the handler can use the sweep
+    (its backlog) without the two importing each other."""
+
+    pairs: PairCache
+    client: redis.Redis[str] | None
+    prefix: str
+
+    def clock(
+        self, conn: psycopg.Connection, end_offsets: dict[tuple[str, int], int] | None = None
+    ) -> int | None: ...
+
+
 def pending(
     conn: psycopg.Connection,
-    clock: ProgressHandler,
+    clock: Lane,
     end_offsets: dict[tuple[str, int], int] | None,
     limit: int = 500,
 ) -> tuple[int | None, list[tuple[str, str]]]:
@@ -60,7 +75,7 @@ def pending(
 
 def _owed(
     conn: psycopg.Connection,
-    clock: ProgressHandler,
+    clock: Lane,
     end_offsets: dict[tuple[str, int], int] | None,
     limit: int,
     mine: list[int] | None,
@@ -82,7 +97,7 @@ def _owed(
 
 def sweep_due(
     conn: psycopg.Connection,
-    lane: ProgressHandler,
+    lane: Lane,
     end_offsets: dict[tuple[str, int], int] | None,
     mine: list[int],
     limit: int = 500,

@@ -22,21 +22,14 @@ from learnstream.settings import Settings
 from learnstream.topology import load_topology
 from streams.catalog import course_rules
 from streams.progress import store
+from streams.progress.due_sweep import pending
 from streams.progress.events import emissions
 from streams.progress.pair_cache import PairCache
 from streams.progress.rules import to_fact
-from streams.progress.timeline import (
-    Completion,
-    Progress,
-    Timeline,
-    extend,
-    fold,
-    progress_as_of,
-)
+from streams.progress.timeline import Completion, Progress, kept_timeline, progress_as_of
 from streams.validation import validate_event
 from streams.views.dashboards import refresh_learners
 
-TIMELINE = "_timeline"  # a pair state's folded timeline, kept in memory only
 FACT_IDS = "_ids"  # the ids of its facts, kept in memory only
 Pair = store.Pair
 
@@ -91,8 +84,6 @@ class ProgressHandler(BaseHandler):
         self, conn: psycopg.Connection, end_offsets: dict[tuple[str, int], int]
     ) -> dict[str, int]:
         """Due decisions owed at the clock (the learner lane's sweep takes them)."""
-        from streams.progress.due_sweep import pending  # the sweep is built on this handler
-
         return {"due_sweep": len(pending(conn, self, end_offsets)[1])}
 
     def apply(self, conn: psycopg.Connection, events: list[Event]) -> list[Outbound]:
@@ -155,7 +146,7 @@ class ProgressHandler(BaseHandler):
             fresh = new_facts[pair] = [f for f in learning.get(pair, []) if f["id"] not in known]
             state["facts"] += fresh
             known.update(f["id"] for f in fresh)
-            timeline = _timeline(state, fresh, versions.get(pair[1], []))
+            timeline = kept_timeline(state, fresh, versions.get(pair[1], []))
             progress = progress_as_of(timeline, watermark)
             said = dict(state.get("emitted", {}).get("completed_as", {}))
             outbound += emissions(pair, state, timeline, progress)
@@ -205,20 +196,6 @@ def _fact_ids(state: dict[str, Any]) -> set[str]:
     if known is None:
         known = state[FACT_IDS] = {f["id"] for f in state["facts"]}
     return known
-
-
-def timeline_of(state: dict[str, Any], versions: list[Any]) -> Timeline:
-    """The pair's folded timeline as the lane keeps it (folded again if the catalog moved)."""
-    return _timeline(state, [], versions)
-
-
-def _timeline(state: dict[str, Any], fresh: list[dict[str, Any]], versions: list[Any]) -> Timeline:
-    """The pair's timeline: the one kept in memory with the fresh facts folded in when they
-    come after it (in-order arrival), else a fold of every fact (streams/progress/timeline.py)."""
-    kept: Timeline | None = state.get(TIMELINE)
-    if kept is None or not extend(kept, fresh, versions):
-        kept = state[TIMELINE] = fold(state["facts"], versions)
-    return kept
 
 
 def save_completions(conn: psycopg.Connection, rows: list[tuple[Pair, str, Completion]]) -> None:

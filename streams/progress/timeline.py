@@ -216,3 +216,23 @@ def progress_as_of(timeline: Timeline, as_of: int) -> Progress:
         completed_at=completed_at,
         active=facts.active(),
     )
+
+
+# --- the timeline a pair state keeps in memory -------------------------------------------------
+TIMELINE = "_timeline"  # a pair state's folded timeline, kept in memory only
+
+
+def timeline_of(state: dict[str, Any], versions: list[Any]) -> Timeline:
+    """The pair's folded timeline as the lane keeps it (folded again if the catalog moved)."""
+    return kept_timeline(state, [], versions)
+
+
+def kept_timeline(
+    state: dict[str, Any], fresh: list[dict[str, Any]], versions: list[Any]
+) -> Timeline:
+    """The pair's timeline: the one kept in memory with the fresh facts folded in when they
+    come after it (in-order arrival), else a fold of every fact."""
+    kept: Timeline | None = state.get(TIMELINE)
+    if kept is None or not extend(kept, fresh, versions):
+        kept = state[TIMELINE] = fold(state["facts"], versions)
+    return kept
